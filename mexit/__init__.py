@@ -1,0 +1,80 @@
+"""mexit: the interactive companion to Scardapane et al., 'Why should we add early exits to
+neural networks?' (2020). One small module per idea of the survey:
+
+- `models`, `heads`   the multi-exit network (§3, eq. 1 and 3) and exit heads (§4)
+- `data`              MNIST-1D (the running example) and other datasets
+- `training`          joint training (§5, eq. 6-7) and the one `fit` loop
+- `cost`              measured FLOPs, Γ, eq. 12-14 (§6.1)
+- `inference`         exit policies (eq. 11) and real early exit (§6)
+- `checkpoints`       cached reference models (`pretrained`)
+- `widgets`           the notebooks' interactive explorers
+"""
+
+from . import widgets
+from .checkpoints import cached_model, pretrained
+from .cost import (
+    CostProfile,
+    cascaded_cost,
+    cumulative_costs,
+    exit_probabilities,
+    expected_cost,
+    measure_costs,
+)
+from .data import DataBundle, load_dataset, load_digits, load_mnist1d, load_torchvision
+from .heads import linear_head, make_head, mlp_head, pooled_head
+from .inference import (
+    early_exit_predict,
+    evaluate_policy,
+    exit_accuracies,
+    exit_probs,
+    max_probability,
+    normalized_entropy,
+    oracle_exits,
+    overthinking,
+    simulate_exits,
+)
+from .models import MultiExitNet, build_model, cnn2d, mlp, mnist1d_cnn
+from .seed import seed_everything
+from .training import History, evaluate, fit, joint_loss
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CostProfile",
+    "DataBundle",
+    "History",
+    "MultiExitNet",
+    "build_model",
+    "cached_model",
+    "cascaded_cost",
+    "cnn2d",
+    "cumulative_costs",
+    "early_exit_predict",
+    "evaluate",
+    "evaluate_policy",
+    "exit_accuracies",
+    "exit_probabilities",
+    "exit_probs",
+    "expected_cost",
+    "fit",
+    "joint_loss",
+    "linear_head",
+    "load_dataset",
+    "load_digits",
+    "load_mnist1d",
+    "load_torchvision",
+    "make_head",
+    "max_probability",
+    "measure_costs",
+    "mlp",
+    "mlp_head",
+    "mnist1d_cnn",
+    "normalized_entropy",
+    "oracle_exits",
+    "overthinking",
+    "pooled_head",
+    "pretrained",
+    "seed_everything",
+    "simulate_exits",
+    "widgets",
+]

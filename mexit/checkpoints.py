@@ -1,0 +1,156 @@
+"""Trained models cached on disk: written atomically, loaded with `weights_only=True`.
+
+`cached_model` trains once and reuses the result; `pretrained(name)` is the running
+examples' reference models built on it, so later notebooks never retrain them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import tempfile
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ._checks import check_int
+from .data import data_dir, load_dataset
+from .models import MultiExitNet, build_model
+from .seed import seed_everything
+from .training import History, fit
+
+
+@contextlib.contextmanager
+def preserved_rng():
+    """Run a block without disturbing Python's, NumPy's or PyTorch's random state, so a
+    notebook prints the same numbers whether a model was trained or loaded from cache."""
+    states = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    try:
+        yield
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.set_rng_state(states[2])
+
+
+def save_atomically(payload: dict, path) -> Path:
+    """torch.save to a temporary file beside `path`, then rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _config_key(config: dict) -> str:
+    try:
+        return json.dumps(config, sort_keys=True)
+    except TypeError as err:
+        raise TypeError(f"config must hold only JSON-able literals: {err}") from err
+
+
+def cached_model(
+    name: str,
+    config: dict,
+    build: Callable[[], torch.nn.Module],
+    train: Callable[[torch.nn.Module], dict],
+    *,
+    root=None,
+    retrain: bool = False,
+):
+    """Return (model, extras): loaded from `<root>/checkpoints/<name>.pt` when its config
+    matches, else built, trained (seeded by config["seed"]) and saved atomically.
+
+    `train(model)` returns a dict of JSON-like extras (e.g. a training history) kept beside
+    the weights. A corrupted or mismatched file is retrained with a warning, never a crash."""
+    if not isinstance(name, str) or not name or "/" in name:
+        raise ValueError(f"name must be a plain file name, got {name!r}")
+    if not isinstance(config, dict):
+        raise TypeError(f"config must be a dict, got {type(config).__name__}")
+    key = _config_key(config)
+    seed = check_int(config.get("seed", 0), "config['seed']", low=0)
+    path = Path(root if root is not None else data_dir()) / "checkpoints" / f"{name}.pt"
+    with preserved_rng():
+        model = build()
+        if path.exists() and not retrain:
+            try:
+                payload = torch.load(path, map_location="cpu", weights_only=True)
+                if payload.get("config") != key:
+                    raise ValueError("it was trained with another configuration")
+                model.load_state_dict(payload["state_dict"])
+                model.eval()
+                return model, payload.get("extras", {})
+            except Exception as err:  # any unreadable or stale file is retrained
+                warnings.warn(f"retraining {name}: cannot use {path} ({err})", stacklevel=2)
+                model = build()
+        seed_everything(seed)
+        extras = train(model)
+        model.eval()
+        save_atomically({"config": key, "state_dict": model.state_dict(), "extras": extras}, path)
+    return model, extras
+
+
+# The reference models every notebook shares (the running example first).
+RECIPES = {
+    "mnist1d_cnn": dict(dataset="mnist1d", model="mnist1d_cnn", kwargs={}, epochs=20, lr=3e-3),
+    "mnist1d_mlp": dict(
+        dataset="mnist1d", model="mlp", kwargs={"input_shape": [1, 40]}, epochs=30, lr=2e-3
+    ),
+    "digits_cnn": dict(
+        dataset="digits", model="cnn2d", kwargs={"input_shape": [1, 8, 8]}, epochs=30, lr=3e-3
+    ),
+}
+
+
+def pretrained(
+    name: str = "mnist1d_cnn", *, retrain: bool = False, progress: bool = True, root=None
+) -> MultiExitNet:
+    """A reference model trained jointly (eq. 6, every α_i = 1) on first use, then cached.
+
+    The model's training history is attached as `model.history`."""
+    if name not in RECIPES:
+        raise ValueError(f"name must be one of {tuple(RECIPES)}, got {name!r}")
+    recipe = dict(RECIPES[name], seed=0, batch_size=128, version=1)
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in recipe["kwargs"].items()}
+
+    def build():
+        return build_model(recipe["model"], **kwargs)
+
+    def train(model):
+        data = load_dataset(recipe["dataset"])
+        h = fit(
+            model,
+            data.x_train,
+            data.y_train,
+            data.x_val,
+            data.y_val,
+            epochs=recipe["epochs"],
+            lr=recipe["lr"],
+            batch_size=recipe["batch_size"],
+            progress=progress,
+            desc=f"training {name}",
+        )
+        return {"train_loss": h.train_loss, "val_accuracy": h.val_accuracy, "seconds": h.seconds}
+
+    model, extras = cached_model(name, recipe, build, train, root=root, retrain=retrain)
+    model.history = History(
+        exits=model.exits,
+        train_loss=extras.get("train_loss", []),
+        val_accuracy=extras.get("val_accuracy", []),
+        seconds=extras.get("seconds", 0.0),
+    )
+    return model

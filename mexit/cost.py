@@ -1,0 +1,139 @@
+"""Costs of a multi-exit network (survey §4 and §6.1, eq. 12-14), measured in FLOPs.
+
+γ_f (gamma_f) is the cost of each block alone, γ_c (gamma_c) of each head alone, both counted
+by `torch.utils.flop_counter.FlopCounterMode` on one input. Γ_j (Gamma) is the cumulative
+cost of answering at exit j: every block up to j and every head on the way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from ._checks import check_exit_set, check_int, check_tensor
+from .models import MultiExitNet
+
+
+def count_flops(module: torch.nn.Module, x: torch.Tensor) -> int:
+    """FLOPs of `module(x)` as counted by FlopCounterMode (matmuls and convolutions)."""
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"module must be an nn.Module, got {type(module).__name__}")
+    check_tensor(x, "x")
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        module(x)
+    return int(counter.get_total_flops())
+
+
+@dataclass(frozen=True)
+class CostProfile:
+    """Per-input FLOPs of every block (γ_f) and every head (γ_c) of a multi-exit network."""
+
+    gamma_f: tuple[int, ...]
+    gamma_c: dict[int, int]
+
+    @property
+    def num_blocks(self) -> int:
+        return len(self.gamma_f)
+
+    @property
+    def full(self) -> int:
+        """Cost of the plain network: every block and the final head, no early heads."""
+        return sum(self.gamma_f) + self.gamma_c[self.num_blocks]
+
+    def Gamma(self, exits) -> torch.Tensor:
+        """Γ_j for each exit j of `exits` (block indices; the final exit L may be included)."""
+        L = self.num_blocks
+        early = tuple(e for e in exits if e != L)
+        C = check_exit_set(early, L)
+        missing = [i for i in C if i not in self.gamma_c]
+        if missing:
+            raise ValueError(f"no head cost for exits {missing}; heads at {sorted(self.gamma_c)}")
+        return cumulative_costs(self.gamma_f, self.gamma_c, C + (L,))
+
+
+def measure_costs(model: MultiExitNet, input_shape) -> CostProfile:
+    """Measure γ_f for every block and γ_c for every head of `model` on one input."""
+    if not isinstance(model, MultiExitNet):
+        raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
+    if not isinstance(input_shape, (tuple, list, torch.Size)):
+        raise TypeError(f"input_shape must be a tuple like (1, 40), got {input_shape!r}")
+    input_shape = tuple(check_int(s, "input_shape entry", low=1) for s in input_shape)
+    was_training = model.training
+    model.eval()
+    try:
+        h = torch.zeros(1, *input_shape)
+        gamma_f, gamma_c = [], {}
+        with torch.no_grad():
+            for i, block in enumerate(model.blocks, 1):
+                gamma_f.append(count_flops(block, h))
+                h = block(h)
+                if str(i) in model.heads:
+                    gamma_c[i] = count_flops(model.heads[str(i)], h)
+    except RuntimeError as err:
+        raise ValueError(f"input_shape {input_shape} does not fit the model: {err}") from err
+    finally:
+        model.train(was_training)
+    return CostProfile(tuple(gamma_f), gamma_c)
+
+
+def cumulative_costs(gamma_f, gamma_c, exits) -> torch.Tensor:
+    """Γ_j = Σ_{k≤j} γ_{f_k} + Σ_{k≤j, k∈C} γ_{c_k} for each j in `exits` (sorted, ends at L)."""
+    gamma_f = [float(g) for g in gamma_f]
+    exits = tuple(exits)
+    if not exits or list(exits) != sorted(set(exits)) or exits[-1] != len(gamma_f):
+        raise ValueError(
+            f"exits must be increasing block indices ending at L={len(gamma_f)}, got {exits}"
+        )
+    out, total, prev = [], 0.0, 0
+    for j in exits:
+        total += sum(gamma_f[prev:j]) + float(gamma_c[j])
+        out.append(total)
+        prev = j
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def _check_Gamma(Gamma, n_exits: int | None = None) -> torch.Tensor:
+    Gamma = torch.as_tensor(Gamma, dtype=torch.float64)
+    if Gamma.ndim != 1 or Gamma.numel() == 0:
+        raise ValueError(f"Gamma must be a 1D sequence of cumulative costs, got {Gamma.shape}")
+    if n_exits is not None and Gamma.numel() != n_exits:
+        raise ValueError(f"Gamma must hold one cost per exit ({n_exits}), got {Gamma.numel()}")
+    if (Gamma < 0).any():
+        raise ValueError("Gamma must be non-negative")
+    return Gamma
+
+
+def cascaded_cost(exit_index: torch.Tensor, Gamma) -> float:
+    """Eq. 12: mean over inputs of the cost of every block and head up to its exit, Γ_exit(i).
+
+    `exit_index` holds each input's exit as a position in the exit list (0..E-1)."""
+    check_tensor(exit_index, "exit_index", ndim=1, dtype_kind="int")
+    Gamma = _check_Gamma(Gamma)
+    if exit_index.min() < 0 or exit_index.max() >= Gamma.numel():
+        raise ValueError(f"exit_index must lie in 0..{Gamma.numel() - 1}")
+    return float(Gamma[exit_index].mean())
+
+
+def exit_probabilities(gates: torch.Tensor) -> torch.Tensor:
+    """Eq. 14: p_j = g_j ∏_{l<j} (1 − g_l), with g ≡ 1 at the final exit, so Σ_j p_j = 1.
+
+    `gates` has shape (N, E-1): one gate in [0, 1] per early exit. Returns (N, E).
+    Differentiable, so it can sit inside a training loss."""
+    check_tensor(gates, "gates", ndim=2, dtype_kind="float")
+    if (gates < 0).any() or (gates > 1).any():
+        raise ValueError("gates must lie in [0, 1] (apply a sigmoid to gate logits)")
+    g = torch.cat([gates, torch.ones_like(gates[:, :1])], dim=1)
+    survive = torch.cumprod(torch.cat([torch.ones_like(g[:, :1]), 1 - g[:, :-1]], dim=1), dim=1)
+    return g * survive
+
+
+def expected_cost(gates: torch.Tensor, Gamma) -> torch.Tensor:
+    """Eq. 13 in its consistent form: mean over inputs of Σ_j p_j Γ_j (p_j from eq. 14).
+
+    Uses the cumulative Γ_j; with hard 0/1 gates it equals eq. 12. The printed eq. 13 with
+    marginal costs ε_j under-counts (see EQUATIONS.md, §6.1)."""
+    p = exit_probabilities(gates)
+    Gamma = _check_Gamma(Gamma, p.shape[1]).to(p.dtype)
+    return (p * Gamma).sum(dim=1).mean()

@@ -1,0 +1,544 @@
+"""Datasets for the early-exit experiments, all returned as one :class:`DataBundle`.
+
+Every loader gives the same thing: float32 inputs of shape ``(N, *input_shape)``, int64
+labels, and three splits -- train, validation and test. The validation split is where
+early-exit thresholds are tuned, so that the test split is only ever used for the final
+numbers.
+
+===================  =====================================  ===========  =================
+name                 source                                 input shape  needs files?
+===================  =====================================  ===========  =================
+``"mnist1d"``        MNIST-1D (Greydanus, 2020), generated  (1, 40)      no (cached .npz)
+``"digits"``         scikit-learn's 8x8 handwritten digits  (1, 8, 8)    no (ships w/ sklearn)
+``"mnist"``          torchvision MNIST                      (1, 28, 28)  yes
+``"fashion-mnist"``  torchvision FashionMNIST               (1, 28, 28)  yes
+``"cifar10"``        torchvision CIFAR-10                   (3, 32, 32)  yes
+===================  =====================================  ===========  =================
+
+Nothing here downloads anything unless you pass ``download=True`` to :func:`load_torchvision`.
+
+Example
+-------
+>>> from mexit.data import load_dataset
+>>> bundle = load_dataset("mnist1d")  # doctest: +SKIP
+>>> bundle  # doctest: +SKIP
+DataBundle(name='mnist1d', train=3200, val=800, test=1000, input_shape=(1, 40), classes=10)
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+import warnings
+import zipfile
+from dataclasses import dataclass
+from numbers import Real
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = [
+    "DATASETS",
+    "DATA_DIR",
+    "DataBundle",
+    "data_dir",
+    "load_dataset",
+    "load_digits",
+    "load_mnist1d",
+    "load_torchvision",
+    "split_validation",
+]
+
+
+# ---------------------------------------------------------------------------
+# The bundle every loader returns
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: tensors don't compare to a single bool
+class DataBundle:
+    """Train / validation / test tensors of one dataset, the same shape for every loader.
+
+    Inputs are float32 tensors of shape ``(N, *input_shape)``; labels are int64 tensors of
+    shape ``(N,)`` with values in ``range(num_classes)``. Thresholds are tuned on the
+    validation split; the test split is kept for the final evaluation.
+    """
+
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    classes: tuple[str, ...]
+    input_shape: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        for split in ("train", "val", "test"):
+            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            if len(x) != len(y):
+                raise ValueError(
+                    f"x_{split} and y_{split} must have the same length, got {len(x)} and {len(y)}."
+                )
+            if tuple(x.shape[1:]) != tuple(self.input_shape):
+                raise ValueError(
+                    f"x_{split} must have examples of shape input_shape={self.input_shape}, "
+                    f"got {tuple(x.shape[1:])}."
+                )
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes, ``len(classes)``."""
+        return len(self.classes)
+
+    def __repr__(self) -> str:
+        return (
+            f"DataBundle(name={self.name!r}, train={len(self.y_train)}, val={len(self.y_val)}, "
+            f"test={len(self.y_test)}, input_shape={self.input_shape}, "
+            f"classes={self.num_classes})"
+        )
+
+
+# ---------------------------------------------------------------------------
+# Where data lives
+# ---------------------------------------------------------------------------
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _resolve_data_dir(package_dir: Path = _PACKAGE_DIR) -> Path:
+    """The default data folder, without creating it.
+
+    1. ``$MEXIT_DATA_DIR`` if set;
+    2. else the repository's ``data/`` folder, when the package sits in a checkout (the
+       parent of the ``mexit`` folder contains ``pyproject.toml``);
+    3. else ``~/.cache/mexit``.
+    """
+    from_env = os.environ.get("MEXIT_DATA_DIR")
+    if from_env:
+        return Path(from_env).expanduser()
+    repo = package_dir.parent
+    if (repo / "pyproject.toml").is_file():
+        return repo / "data"
+    return Path.home() / ".cache" / "mexit"
+
+
+#: The default data folder as resolved when the module was imported (see :func:`data_dir`).
+DATA_DIR: Path = _resolve_data_dir()
+
+
+def data_dir() -> Path:
+    """Return the default data folder, creating it if needed.
+
+    ``$MEXIT_DATA_DIR`` is read on every call, so it can be set after import.
+    """
+    path = _resolve_data_dir()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# ---------------------------------------------------------------------------
+# Argument checks (scikit-learn style: TypeError for types, ValueError for values)
+# ---------------------------------------------------------------------------
+
+
+def _check_int(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}.")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}.")
+    return value
+
+
+def _check_fraction(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a float in (0, 1), got {type(value).__name__} {value!r}.")
+    if not 0 < value < 1:
+        raise ValueError(f"{name} must be in the open interval (0, 1), got {value}.")
+    return float(value)
+
+
+def _check_root(root: object) -> Path:
+    if root is None:
+        return data_dir()
+    if not isinstance(root, str | os.PathLike):
+        raise TypeError(f"root must be a str, a path or None, got {type(root).__name__} {root!r}.")
+    return Path(root).expanduser()
+
+
+def _split_size(n: int, fraction: float, what: str) -> int:
+    """``round(n * fraction)``, checked to leave at least one example on each side."""
+    size = round(n * fraction)
+    if not 1 <= size <= n - 1:
+        raise ValueError(
+            f"{what}={fraction} of {n} examples gives a split of {size}; "
+            "choose a fraction that leaves at least one example on each side."
+        )
+    return size
+
+
+def _permutation(n: int, seed: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randperm(n, generator=generator)
+
+
+# ---------------------------------------------------------------------------
+# Validation split
+# ---------------------------------------------------------------------------
+
+
+def split_validation(
+    x: torch.Tensor, y: torch.Tensor, val_fraction: float = 0.2, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Split ``(x, y)`` into a training and a validation part with a fixed, seeded shuffle.
+
+    Parameters
+    ----------
+    x, y : torch.Tensor
+        Inputs and labels, the same length along the first dimension.
+    val_fraction : float in (0, 1)
+        Share of the examples that go to the validation part (rounded to a whole number).
+    seed : int >= 0
+        Seed of the permutation; the same seed always gives the same split.
+
+    Returns
+    -------
+    x_train, y_train, x_val, y_val : torch.Tensor
+    """
+    for name, tensor in (("x", x), ("y", y)):
+        if not isinstance(tensor, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}.")
+    if len(x) != len(y):
+        raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}.")
+    val_fraction = _check_fraction("val_fraction", val_fraction)
+    seed = _check_int("seed", seed, minimum=0)
+
+    n_val = _split_size(len(x), val_fraction, "val_fraction")
+    perm = _permutation(len(x), seed)
+    val_idx, train_idx = perm[:n_val], perm[n_val:]
+    return x[train_idx], y[train_idx], x[val_idx], y[val_idx]
+
+
+# ---------------------------------------------------------------------------
+# MNIST-1D (generated offline, cached as .npz)
+# ---------------------------------------------------------------------------
+
+_MNIST1D_LENGTH = 40  # signal length of MNIST-1D's default arguments
+_MNIST1D_SEED = 42  # MNIST-1D's canonical generation seed: keeps the data the standard one
+
+
+def _generate_mnist1d(num_samples: int) -> dict[str, np.ndarray]:
+    """Run ``mnist1d.data.make_dataset`` without disturbing the global random state."""
+    from mnist1d.data import get_dataset_args, make_dataset  # lazy: imports matplotlib
+
+    args = get_dataset_args()
+    args.num_samples = num_samples
+    args.seed = _MNIST1D_SEED
+    np_state, py_state = np.random.get_state(), random.getstate()
+    try:  # make_dataset reseeds and draws from the global numpy / random generators
+        raw = make_dataset(args)
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+    return {
+        "x": raw["x"].astype(np.float32),
+        "y": raw["y"].astype(np.int64),
+        "x_test": raw["x_test"].astype(np.float32),
+        "y_test": raw["y_test"].astype(np.int64),
+    }
+
+
+def _mnist1d_shapes(num_samples: int) -> dict[str, tuple[int, ...]]:
+    n_train = int(num_samples * 0.8)  # make_dataset's train_split
+    n_test = num_samples - n_train
+    return {
+        "x": (n_train, _MNIST1D_LENGTH),
+        "y": (n_train,),
+        "x_test": (n_test, _MNIST1D_LENGTH),
+        "y_test": (n_test,),
+    }
+
+
+def _read_npz(path: Path, shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+    """Read the arrays named in ``shapes``; raise ``ValueError`` if anything is off."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in shapes}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        raise ValueError(f"cannot read {path}: {error}") from error
+    for key, shape in shapes.items():
+        if arrays[key].shape != shape:
+            raise ValueError(f"{path}: {key} has shape {arrays[key].shape}, expected {shape}")
+    return arrays
+
+
+def _write_npz_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write to a temporary file next to ``path``, then rename: readers never see half a file."""
+    tmp_path = None
+    try:
+        with tempfile.NamedTemporaryFile(
+            delete=False, dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp"
+        ) as tmp:
+            tmp_path = Path(tmp.name)
+            np.savez(tmp, **arrays)
+        os.chmod(tmp_path, 0o644)  # temporary files are private (0600); a cache needn't be
+        os.replace(tmp_path, path)
+    finally:  # after a successful os.replace there is nothing left to remove
+        if tmp_path is not None:
+            tmp_path.unlink(missing_ok=True)
+
+
+def load_mnist1d(
+    num_samples: int = 5000,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    root: str | os.PathLike | None = None,
+) -> DataBundle:
+    """MNIST-1D (Greydanus, 2020): 10 classes of 1-D signals of length 40.
+
+    The data is generated offline with ``mnist1d.data.make_dataset`` (canonical seed 42) and
+    split 80/20 into train and test; ``val_fraction`` of the train part then becomes the
+    validation split. With the defaults: 3200 train, 800 validation, 1000 test examples.
+
+    Parameters
+    ----------
+    num_samples : int
+        Total number of signals, a multiple of 10 (the same number per class), at least 10.
+    val_fraction : float in (0, 1)
+        Share of the 80% training signals held out for validation.
+    seed : int >= 0
+        Seed of the validation split only; the signals themselves are always the same.
+    root : path, optional
+        Folder of the cache file ``mnist1d_{num_samples}.npz``; defaults to :func:`data_dir`.
+        A corrupted cache is regenerated with a warning.
+    """
+    num_samples = _check_int("num_samples", num_samples, minimum=10)
+    if num_samples % 10:
+        raise ValueError(
+            f"num_samples must be a multiple of 10 (the same number of signals for each of "
+            f"the 10 classes), got {num_samples}."
+        )
+    val_fraction = _check_fraction("val_fraction", val_fraction)
+    seed = _check_int("seed", seed, minimum=0)
+    folder = _check_root(root)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    cache = folder / f"mnist1d_{num_samples}.npz"
+    shapes = _mnist1d_shapes(num_samples)
+    arrays = None
+    if cache.exists():
+        try:
+            arrays = _read_npz(cache, shapes)
+        except ValueError as error:
+            warnings.warn(f"MNIST-1D cache is corrupted ({error}); regenerating it.", stacklevel=2)
+    if arrays is None:
+        arrays = _generate_mnist1d(num_samples)
+        try:
+            _write_npz_atomically(cache, arrays)
+        except OSError as error:  # e.g. a read-only folder: the data is still usable
+            warnings.warn(f"could not cache MNIST-1D at {cache}: {error}", stacklevel=2)
+
+    x = torch.from_numpy(arrays["x"]).unsqueeze(1)  # (N, 1, 40): one channel
+    y = torch.from_numpy(arrays["y"])
+    x_train, y_train, x_val, y_val = split_validation(x, y, val_fraction, seed)
+    return DataBundle(
+        name="mnist1d",
+        x_train=x_train,
+        y_train=y_train,
+        x_val=x_val,
+        y_val=y_val,
+        x_test=torch.from_numpy(arrays["x_test"]).unsqueeze(1),
+        y_test=torch.from_numpy(arrays["y_test"]),
+        classes=tuple(str(i) for i in range(10)),
+        input_shape=(1, _MNIST1D_LENGTH),
+    )
+
+
+# ---------------------------------------------------------------------------
+# scikit-learn digits (ships with scikit-learn)
+# ---------------------------------------------------------------------------
+
+
+def load_digits(val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int = 0) -> DataBundle:
+    """scikit-learn's 1797 handwritten digits as 8x8 images in [0, 1], shape ``(N, 1, 8, 8)``.
+
+    The data has no official test split, so one seeded permutation splits all 1797 images:
+    ``test_fraction`` of them for test, ``val_fraction`` for validation, the rest for train.
+    Both fractions are of the whole dataset and must add up to less than 1.
+    """
+    val_fraction = _check_fraction("val_fraction", val_fraction)
+    test_fraction = _check_fraction("test_fraction", test_fraction)
+    if val_fraction + test_fraction >= 1:
+        raise ValueError(
+            f"val_fraction + test_fraction must be < 1 to leave training data, got "
+            f"{val_fraction} + {test_fraction} = {val_fraction + test_fraction}."
+        )
+    seed = _check_int("seed", seed, minimum=0)
+
+    from sklearn.datasets import load_digits as sklearn_digits  # lazy: sklearn is slow to import
+
+    digits = sklearn_digits()
+    x = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0  # pixels are 0..16
+    y = torch.tensor(digits.target, dtype=torch.int64)
+
+    n = len(y)
+    n_test = _split_size(n, test_fraction, "test_fraction")
+    n_val = _split_size(n, val_fraction, "val_fraction")
+    perm = _permutation(n, seed)
+    test_idx, val_idx, train_idx = perm.split([n_test, n_val, n - n_test - n_val])
+    return DataBundle(
+        name="digits",
+        x_train=x[train_idx],
+        y_train=y[train_idx],
+        x_val=x[val_idx],
+        y_val=y[val_idx],
+        x_test=x[test_idx],
+        y_test=y[test_idx],
+        classes=tuple(str(c) for c in digits.target_names),
+        input_shape=(1, 8, 8),
+    )
+
+
+# ---------------------------------------------------------------------------
+# torchvision datasets (read from files on disk; downloaded only on request)
+# ---------------------------------------------------------------------------
+
+_IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+# name -> (torchvision class name, folder under root, files torchvision reads there)
+_TORCHVISION = {
+    "mnist": ("MNIST", Path("MNIST", "raw"), _IDX_FILES),
+    "fashion-mnist": ("FashionMNIST", Path("FashionMNIST", "raw"), _IDX_FILES),
+    "cifar10": (
+        "CIFAR10",
+        Path("cifar-10-batches-py"),
+        (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta"),
+    ),
+}
+
+
+def _check_files(name: str, root: Path) -> None:
+    """Raise ``FileNotFoundError`` with instructions if torchvision would not find the data."""
+    class_name, subfolder, files = _TORCHVISION[name]
+    folder = root / subfolder
+    missing = [f for f in files if not (folder / f).is_file()]
+    if class_name != "CIFAR10":  # older torchvision cached MNIST as processed/*.pt, still read
+        processed = root / class_name / "processed"
+        if all((processed / f).is_file() for f in ("training.pt", "test.pt")):
+            missing = []
+    if missing:
+        partly = "" if len(missing) == len(files) else f" (missing: {', '.join(missing)})"
+        raise FileNotFoundError(
+            f"{class_name} files not found in {folder}: expected {', '.join(files)}"
+            f"{partly}. No download was attempted because "
+            f"download=False. Either run load_torchvision({name!r}, root={str(root)!r}, "
+            "download=True) once on a machine with internet access, or copy those files "
+            "(uncompressed, in torchvision's layout) into that folder; see data/README.md."
+        )
+
+
+def _as_images(data: object) -> torch.Tensor:
+    """uint8 images, (N, H, W) or (N, H, W, C), to float32 ``(N, C, H, W)`` in [0, 1]."""
+    images = torch.as_tensor(data)
+    # grayscale (N, H, W): add the channel; colour (N, H, W, C): channels last -> first
+    images = images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2)
+    return images.contiguous().to(torch.float32) / 255.0
+
+
+def load_torchvision(
+    name: str,
+    root: str | os.PathLike | None = None,
+    download: bool = False,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    limit: int | None = None,
+) -> DataBundle:
+    """MNIST, Fashion-MNIST or CIFAR-10 through ``torchvision.datasets``.
+
+    Parameters
+    ----------
+    name : {"mnist", "fashion-mnist", "cifar10"}
+    root : path, optional
+        Folder holding torchvision's layout (``MNIST/raw/``, ``FashionMNIST/raw/``,
+        ``cifar-10-batches-py/``); defaults to :func:`data_dir`.
+    download : bool
+        Let torchvision download missing files. With ``False`` (the default) missing files
+        raise ``FileNotFoundError`` saying which files to put where.
+    val_fraction : float in (0, 1)
+        Share of the official training set held out for validation.
+    seed : int >= 0
+        Seed of the validation split.
+    limit : int >= 1, optional
+        Keep only the first ``limit`` training and the first ``limit`` test examples.
+
+    Images become float32 in [0, 1], shape ``(N, 1, 28, 28)`` or ``(N, 3, 32, 32)``.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {type(name).__name__} {name!r}.")
+    if name not in _TORCHVISION:
+        raise ValueError(f"name must be one of {sorted(_TORCHVISION)}, got {name!r}.")
+    folder = _check_root(root)
+    if not isinstance(download, bool):
+        raise TypeError(f"download must be a bool, got {type(download).__name__} {download!r}.")
+    val_fraction = _check_fraction("val_fraction", val_fraction)
+    seed = _check_int("seed", seed, minimum=0)
+    if limit is not None:
+        limit = _check_int("limit", limit, minimum=1)
+    if not download:
+        _check_files(name, folder)
+
+    import torchvision  # lazy: only these three datasets need it
+
+    dataset_class = getattr(torchvision.datasets, _TORCHVISION[name][0])
+    splits = {}
+    for split, train in (("train", True), ("test", False)):
+        dataset = dataset_class(root=str(folder), train=train, download=download)
+        images, labels = dataset.data[:limit], dataset.targets[:limit]  # [:None] keeps all
+        splits[split] = (_as_images(images), torch.as_tensor(labels, dtype=torch.int64))
+
+    x_train, y_train, x_val, y_val = split_validation(*splits["train"], val_fraction, seed)
+    x_test, y_test = splits["test"]
+    return DataBundle(
+        name=name,
+        x_train=x_train,
+        y_train=y_train,
+        x_val=x_val,
+        y_val=y_val,
+        x_test=x_test,
+        y_test=y_test,
+        classes=tuple(dataset.classes),
+        input_shape=tuple(x_test.shape[1:]),
+    )
+
+
+# ---------------------------------------------------------------------------
+# One entry point
+# ---------------------------------------------------------------------------
+
+#: Names accepted by :func:`load_dataset`.
+DATASETS = ("mnist1d", "digits", "mnist", "fashion-mnist", "cifar10")
+
+
+def load_dataset(name: str, **kwargs: object) -> DataBundle:
+    """Load a dataset by name; ``kwargs`` go to its loader.
+
+    ``"mnist1d"`` -> :func:`load_mnist1d`, ``"digits"`` -> :func:`load_digits`,
+    ``"mnist"``, ``"fashion-mnist"``, ``"cifar10"`` -> :func:`load_torchvision`.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {type(name).__name__} {name!r}.")
+    if name == "mnist1d":
+        return load_mnist1d(**kwargs)
+    if name == "digits":
+        return load_digits(**kwargs)
+    if name in _TORCHVISION:
+        return load_torchvision(name, **kwargs)
+    raise ValueError(f"name must be one of {', '.join(DATASETS)}; got {name!r}.")

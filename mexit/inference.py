@@ -1,0 +1,235 @@
+"""Exit policies and real early-exit inference (survey §6, eq. 11).
+
+An input exits at the first early exit whose prediction is confident enough, and at the final
+exit L otherwise. Exits are referred to by their *position* k = 0..E-1 in the model's exit
+list (`model.exits[k]` is the block index, 1-based as in the survey).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ._checks import check_labels, check_probs, check_tensor, check_thresholds
+from .cost import CostProfile, measure_costs
+from .models import MultiExitNet
+
+CRITERIA = ("entropy", "max_probability")
+
+
+def normalized_entropy(probs: torch.Tensor) -> torch.Tensor:
+    """Eq. 11: H[c_i(x)] = −(1/log C) Σ_t c_it(x) log c_it(x), in [0, 1].
+
+    The printed formula drops the minus sign (it would make H ≤ 0). 0 for a one-hot
+    prediction, 1 for the uniform one. Reduces the last axis."""
+    check_tensor(probs, "probs", dtype_kind="float")
+    K = probs.shape[-1]
+    if K < 2:
+        raise ValueError(f"probs needs at least 2 classes on the last axis, got {K}")
+    return (-torch.xlogy(probs, probs).sum(-1) / math.log(K)).clamp(0.0, 1.0)
+
+
+def max_probability(probs: torch.Tensor) -> torch.Tensor:
+    """max_t c_it(x): the confidence of the predicted class. Reduces the last axis."""
+    check_tensor(probs, "probs", dtype_kind="float")
+    return probs.max(-1).values
+
+
+def _check_criterion(criterion: str) -> str:
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
+    return criterion
+
+
+def _confident(probs: torch.Tensor, thresholds: torch.Tensor, criterion: str) -> torch.Tensor:
+    """Exit decision for outputs `probs` (..., N, K) against thresholds broadcast on (..., 1).
+
+    entropy: exit when H ≤ β_i; max_probability: exit when max_t c_it ≥ τ_i."""
+    if criterion == "entropy":
+        score = -torch.xlogy(probs, probs).sum(-1) / math.log(probs.shape[-1])
+        return score <= thresholds
+    return probs.max(-1).values >= thresholds
+
+
+def simulate_exits(probs, thresholds, criterion: str = "entropy") -> torch.Tensor:
+    """The exit each input takes, from the outputs of all exits computed beforehand.
+
+    probs: (E, N, K) softmax outputs of every exit (or a list of E tensors (N, K)).
+    thresholds: one number shared by the E-1 early exits, or one per early exit.
+    Returns exit positions (N,) in 0..E-1."""
+    probs = check_probs(probs)
+    criterion = _check_criterion(criterion)
+    E = probs.shape[0]
+    th = check_thresholds(thresholds, E).to(probs.dtype)
+    exit_index = torch.full((probs.shape[1],), E - 1, dtype=torch.long)
+    if E > 1:
+        ok = _confident(probs[:-1], th[:, None], criterion)  # (E-1, N)
+        any_ok = ok.any(0)
+        exit_index[any_ok] = ok.int().argmax(0)[any_ok]
+    return exit_index
+
+
+@dataclass(frozen=True)
+class PolicyResult:
+    """What an exit policy does on a labelled set (see `evaluate_policy`)."""
+
+    accuracy: float  # fraction correct, in [0, 1]
+    mean_flops: float  # mean FLOPs per input, eq. 12
+    cost_fraction: float  # mean_flops / FLOPs of the plain network
+    exit_counts: tuple[int, ...]  # inputs leaving at each exit
+    exit_index: torch.Tensor  # (N,) exit position of each input
+    predictions: torch.Tensor  # (N,) predicted class
+
+
+def evaluate_policy(
+    probs, labels, thresholds, criterion: str = "entropy", Gamma=None, full_cost=None
+) -> PolicyResult:
+    """Accuracy, mean cost and exit counts of a threshold policy.
+
+    Gamma: cumulative cost Γ_j of each exit (e.g. `CostProfile.Gamma(model.exits)`); if
+    omitted, costs are counted in blocks-of-exits (Γ_j = j+1) as a stand-in. full_cost: the
+    cost that `cost_fraction` divides by (default: Γ of the final exit)."""
+    probs = check_probs(probs)
+    labels = check_labels(labels, probs.shape[1])
+    E = probs.shape[0]
+    exit_index = simulate_exits(probs, thresholds, criterion)
+    if Gamma is None:
+        Gamma = torch.arange(1, E + 1, dtype=torch.float64)
+    Gamma = torch.as_tensor(Gamma, dtype=torch.float64)
+    if Gamma.shape != (E,):
+        raise ValueError(f"Gamma must hold one cost per exit ({E}), got shape {tuple(Gamma.shape)}")
+    full = float(Gamma[-1]) if full_cost is None else float(full_cost)
+    if full <= 0:
+        raise ValueError(f"full_cost must be positive, got {full}")
+    predictions = probs.argmax(-1).gather(0, exit_index[None]).squeeze(0)
+    mean_flops = float(Gamma[exit_index].mean())
+    return PolicyResult(
+        accuracy=float((predictions == labels).float().mean()),
+        mean_flops=mean_flops,
+        cost_fraction=mean_flops / full,
+        exit_counts=tuple(torch.bincount(exit_index, minlength=E).tolist()),
+        exit_index=exit_index,
+        predictions=predictions,
+    )
+
+
+def exit_accuracies(probs, labels) -> torch.Tensor:
+    """Accuracy of every exit on its own, (E,), as if every input left there."""
+    probs = check_probs(probs)
+    labels = check_labels(labels, probs.shape[1])
+    return (probs.argmax(-1) == labels).float().mean(1)
+
+
+def oracle_exits(probs, labels) -> torch.Tensor:
+    """The earliest exit whose prediction is correct, per input (final exit when none is).
+
+    No policy that sees only the outputs can be cheaper at the same or higher accuracy."""
+    probs = check_probs(probs)
+    labels = check_labels(labels, probs.shape[1])
+    correct = probs.argmax(-1) == labels  # (E, N)
+    exit_index = torch.full((probs.shape[1],), probs.shape[0] - 1, dtype=torch.long)
+    hit = correct.any(0)
+    exit_index[hit] = correct.int().argmax(0)[hit]
+    return exit_index
+
+
+def overthinking(probs, labels) -> float:
+    """Fraction of inputs right at some earlier exit and wrong at the final one (Kaya et al.)."""
+    probs = check_probs(probs)
+    labels = check_labels(labels, probs.shape[1])
+    correct = probs.argmax(-1) == labels
+    if probs.shape[0] < 2:
+        return 0.0
+    return float((correct[:-1].any(0) & ~correct[-1]).float().mean())
+
+
+def exit_probs(model: MultiExitNet, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Softmax outputs of every exit of `model` on `x`, (E, N, K), in eval mode.
+
+    Computed once, these let widgets and `simulate_exits` explore policies for free."""
+    if not isinstance(model, MultiExitNet):
+        raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
+    check_tensor(x, "x", dtype_kind="float")
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            chunks = [
+                torch.stack([o.softmax(-1) for o in model(x[s : s + batch_size])])
+                for s in range(0, x.shape[0], batch_size)
+            ]
+    finally:
+        model.train(was_training)
+    return torch.cat(chunks, dim=1)
+
+
+@dataclass(frozen=True)
+class EarlyExitResult:
+    """What `early_exit_predict` did: predictions, exits taken, and FLOPs actually spent."""
+
+    predictions: torch.Tensor  # (N,)
+    exit_index: torch.Tensor  # (N,) exit position 0..E-1
+    flops: torch.Tensor  # (N,) FLOPs spent on each input (blocks and heads it ran through)
+
+
+def early_exit_predict(
+    model: MultiExitNet,
+    x: torch.Tensor,
+    thresholds,
+    criterion: str = "entropy",
+    costs: CostProfile | None = None,
+) -> EarlyExitResult:
+    """Real early exit on a batch: run block by block, drop the rows that exited, so later
+    blocks only see the inputs still active. No per-row Python loop.
+
+    Gives the same exits and predictions as `simulate_exits` on the same outputs; the FLOPs
+    it reports are those of the blocks and heads each input actually went through."""
+    if not isinstance(model, MultiExitNet):
+        raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
+    check_tensor(x, "x", dtype_kind="float")
+    criterion = _check_criterion(criterion)
+    exits, L = model.exits, model.num_blocks
+    th = check_thresholds(thresholds, len(exits))
+    if costs is None:
+        costs = measure_costs(model, tuple(x.shape[1:]))
+    if not isinstance(costs, CostProfile):
+        raise TypeError(f"costs must be a CostProfile, got {type(costs).__name__}")
+
+    N = x.shape[0]
+    predictions = torch.empty(N, dtype=torch.long)
+    exit_index = torch.empty(N, dtype=torch.long)
+    flops = torch.zeros(N, dtype=torch.float64)
+    spent = 0.0  # FLOPs per input for the rows still active (all active rows share it)
+    active = torch.arange(N)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            h, k = x, 0
+            for i, block in enumerate(model.blocks, 1):
+                h = block(h)
+                spent += costs.gamma_f[i - 1]
+                if i != exits[k]:
+                    continue
+                p = model.heads[str(i)](h).softmax(-1)
+                spent += costs.gamma_c[i]
+                if i == L:
+                    done = torch.ones(p.shape[0], dtype=torch.bool)
+                else:
+                    done = _confident(p, th[k].to(p.dtype), criterion)
+                rows = active[done]
+                predictions[rows] = p[done].argmax(-1)
+                exit_index[rows] = k
+                flops[rows] = spent
+                if i == L:
+                    break
+                keep = ~done
+                active, h = active[keep], h[keep]
+                k += 1
+                if active.numel() == 0:
+                    break
+    finally:
+        model.train(was_training)
+    return EarlyExitResult(predictions, exit_index, flops)

@@ -1,0 +1,205 @@
+"""The multi-exit network of survey §3 (eq. 1 and 3) and the running-example backbones."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import nn
+
+from ._checks import check_exit_set, check_int
+from .heads import make_head
+
+
+class MultiExitNet(nn.Module):
+    """Backbone blocks f_1..f_L (eq. 1) with heads c_i for i in the exit set C (eq. 3).
+
+    `heads` maps a block index (1-based, as in the survey) to its head; it must contain the
+    final head at L. `exits` picks the exit set C among the early heads (default: all).
+    """
+
+    def __init__(self, blocks: Sequence[nn.Module], heads: Mapping[int, nn.Module], exits=None):
+        super().__init__()
+        if isinstance(blocks, nn.Module) or not isinstance(blocks, Sequence) or not blocks:
+            raise TypeError("blocks must be a non-empty list of nn.Module (f_1..f_L)")
+        for i, b in enumerate(blocks, 1):
+            if not isinstance(b, nn.Module):
+                raise TypeError(f"blocks[{i - 1}] must be an nn.Module, got {type(b).__name__}")
+        if not isinstance(heads, Mapping):
+            raise TypeError(f"heads must be a dict {{block index: head}}, got {type(heads)}")
+        L = len(blocks)
+        for i, h in heads.items():
+            check_int(i, "heads key", low=1, high=L)
+            if not isinstance(h, nn.Module):
+                raise TypeError(f"heads[{i}] must be an nn.Module, got {type(h).__name__}")
+        if L not in heads:
+            raise ValueError(f"heads must contain the final head at block {L}, got {sorted(heads)}")
+        self.blocks = nn.ModuleList(blocks)
+        self.heads = nn.ModuleDict({str(i): heads[i] for i in sorted(heads)})
+        candidates = tuple(i for i in sorted(heads) if i < L)
+        C = candidates if exits is None else check_exit_set(exits, L)
+        missing = [i for i in C if i not in candidates]
+        if missing:
+            raise ValueError(f"exits {missing} have no head; heads exist at {list(candidates)}")
+        self._exits = tuple(C) + (L,)
+
+    @property
+    def num_blocks(self) -> int:
+        """L, the number of backbone blocks."""
+        return len(self.blocks)
+
+    @property
+    def exits(self) -> tuple[int, ...]:
+        """Block indices of the exits, 1-based, ending with the final exit L."""
+        return self._exits
+
+    @property
+    def candidate_exits(self) -> tuple[int, ...]:
+        """Early block indices that have a head (possible exit sets are subsets of these)."""
+        return tuple(int(k) for k in self.heads if int(k) < self.num_blocks)
+
+    def head(self, i: int) -> nn.Module:
+        """The head c_i at block i."""
+        i = check_int(i, "i", low=1, high=self.num_blocks)
+        if str(i) not in self.heads:
+            raise ValueError(f"no head at block {i}; heads exist at {list(self.heads)}")
+        return self.heads[str(i)]
+
+    def embeddings(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """h_1..h_L with h_i = f_i(h_{i-1}) and h_0 = x."""
+        hs, h = [], x
+        for block in self.blocks:
+            h = block(h)
+            hs.append(h)
+        return hs
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Logits of every exit in `self.exits` order: (c_i(h_i))_{i in C}, then f(x)."""
+        outs, h = [], x
+        for i, block in enumerate(self.blocks, 1):
+            h = block(h)
+            if i in self._exits:
+                outs.append(self.heads[str(i)](h))
+        return outs
+
+    def with_exits(self, exits) -> MultiExitNet:
+        """A model on the same backbone and heads (shared, not copied) with exit set `exits`."""
+        heads = {int(k): h for k, h in self.heads.items()}
+        return MultiExitNet(list(self.blocks), heads, exits=exits)
+
+    def extra_repr(self) -> str:
+        return f"L={self.num_blocks}, exits={self.exits}"
+
+
+def embedding_shapes(blocks: Sequence[nn.Module], input_shape) -> list[tuple[int, ...]]:
+    """Shape of one example's h_1..h_L, found by running a dummy input."""
+    h = torch.zeros(1, *input_shape)
+    shapes = []
+    with torch.no_grad():
+        for block in blocks:
+            h = block(h)
+            shapes.append(tuple(h.shape[1:]))
+    return shapes
+
+
+def _attach_heads(blocks, input_shape, num_classes, head, exits, **head_kwargs) -> MultiExitNet:
+    L = len(blocks)
+    C = tuple(range(1, L)) if exits is None else check_exit_set(exits, L)
+    shapes = embedding_shapes(blocks, input_shape)
+    heads = {i: make_head(head, shapes[i - 1], num_classes, **head_kwargs) for i in C + (L,)}
+    return MultiExitNet(blocks, heads)
+
+
+def mnist1d_cnn(
+    channels=(16, 32, 64, 128),
+    strides=(1, 2, 2, 2),
+    num_classes: int = 10,
+    head: str = "pooled",
+    exits=None,
+    input_length: int = 40,
+    kernel_size: int = 3,
+) -> MultiExitNet:
+    """The running example: a 1D CNN for MNIST-1D, block i = conv (stride s_i) + BN + ReLU,
+    widths doubling so the later blocks carry most of the FLOPs, with a pooled head after
+    every block (exit set C = {1..L-1} unless `exits` says otherwise)."""
+    if not isinstance(channels, (tuple, list)) or len(channels) < 2:
+        raise ValueError(f"channels must list at least 2 block widths, got {channels!r}")
+    if not isinstance(strides, (tuple, list)) or len(strides) != len(channels):
+        raise ValueError(
+            f"strides must give one stride per block ({len(channels)}), got {strides!r}"
+        )
+    input_length = check_int(input_length, "input_length", low=2)
+    kernel_size = check_int(kernel_size, "kernel_size", low=1)
+    blocks, c_in = [], 1
+    for c, s in zip(channels, strides):
+        c = check_int(c, "channel width", low=1)
+        s = check_int(s, "stride", low=1)
+        blocks.append(
+            nn.Sequential(
+                nn.Conv1d(c_in, c, kernel_size, stride=s, padding=kernel_size // 2),
+                nn.BatchNorm1d(c),
+                nn.ReLU(),
+            )
+        )
+        c_in = c
+    return _attach_heads(blocks, (1, input_length), num_classes, head, exits)
+
+
+def mlp(
+    input_shape=(1, 40),
+    widths=(256, 128, 64, 64),
+    num_classes: int = 10,
+    head: str = "linear",
+    exits=None,
+) -> MultiExitNet:
+    """A multi-exit MLP: block i is Linear + ReLU (the first also flattens the input)."""
+    if not isinstance(widths, (tuple, list)) or len(widths) < 2:
+        raise ValueError(f"widths must list at least 2 block widths, got {widths!r}")
+    in_features = 1
+    for s in input_shape:
+        in_features *= check_int(s, "input_shape entry", low=1)
+    blocks = []
+    for j, w in enumerate(widths):
+        w = check_int(w, "width", low=1)
+        layers = [nn.Flatten()] if j == 0 else []
+        blocks.append(nn.Sequential(*layers, nn.Linear(in_features, w), nn.ReLU()))
+        in_features = w
+    return _attach_heads(blocks, tuple(input_shape), num_classes, head, exits)
+
+
+def cnn2d(
+    input_shape=(1, 28, 28),
+    channels=(16, 32, 64),
+    num_classes: int = 10,
+    head: str = "pooled",
+    exits=None,
+) -> MultiExitNet:
+    """A small 2D CNN for 8x8, 28x28 or 32x32 images: conv-BN-ReLU blocks, the later ones
+    halving the resolution while it stays above 2x2."""
+    if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
+        raise ValueError(f"input_shape must be (channels, height, width), got {input_shape!r}")
+    if not isinstance(channels, (tuple, list)) or len(channels) < 2:
+        raise ValueError(f"channels must list at least 2 block widths, got {channels!r}")
+    c_in, size = check_int(input_shape[0], "input channels", low=1), min(input_shape[1:])
+    blocks = []
+    for c in channels:
+        c = check_int(c, "channel width", low=1)
+        stride = 2 if size > 4 else 1
+        size = (size + 1) // stride if stride == 2 else size
+        blocks.append(
+            nn.Sequential(
+                nn.Conv2d(c_in, c, 3, stride=stride, padding=1), nn.BatchNorm2d(c), nn.ReLU()
+            )
+        )
+        c_in = c
+    return _attach_heads(blocks, tuple(input_shape), num_classes, head, exits)
+
+
+MODELS = {"mnist1d_cnn": mnist1d_cnn, "mlp": mlp, "cnn2d": cnn2d}
+
+
+def build_model(name: str, **kwargs) -> MultiExitNet:
+    """Build a running-example backbone by name: 'mnist1d_cnn', 'mlp' or 'cnn2d'."""
+    if name not in MODELS:
+        raise ValueError(f"name must be one of {tuple(MODELS)}, got {name!r}")
+    return MODELS[name](**kwargs)

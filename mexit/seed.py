@@ -1,0 +1,19 @@
+"""Reproducibility: every seed is set here, in one place."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+
+from ._checks import check_int
+
+
+def seed_everything(seed: int = 0) -> None:
+    """Seed Python's, NumPy's and PyTorch's generators so two runs print the same numbers."""
+    seed = check_int(seed, "seed", low=0)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
