@@ -1,0 +1,72 @@
+"""Threshold explorer: move the exit threshold(s) of a multi-exit network (§6)."""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import torch
+
+from .._checks import check_labels, check_probs
+from ..inference import evaluate_policy
+from .base import CRITERION_OPTIONS, Explorer, exit_bars, threshold_slider
+
+
+class ThresholdExplorer(Explorer):
+    """Move the exit threshold(s) → accuracy, mean cost and where the inputs leave (§6).
+
+    probs: (E, N, K) outputs of every exit; Gamma: cumulative cost of each exit (FLOPs);
+    full_cost: FLOPs of the plain network; exits: block indices, for labels."""
+
+    def __init__(self, probs, labels, Gamma, full_cost=None, exits=None, criterion="entropy"):
+        self.probs = check_probs(probs)
+        self.labels = check_labels(labels, self.probs.shape[1])
+        E = self.probs.shape[0]
+        self.Gamma = torch.as_tensor(Gamma, dtype=torch.float64)
+        if self.Gamma.shape != (E,):
+            raise ValueError(f"Gamma must hold one cost per exit ({E}), got {self.Gamma.shape}")
+        self.full_cost = float(self.Gamma[-1] if full_cost is None else full_cost)
+        self.exits = tuple(range(1, E + 1)) if exits is None else tuple(exits)
+        if len(self.exits) != E:
+            raise ValueError(f"exits must name {E} exits, got {self.exits}")
+        self.criterion = widgets.Dropdown(
+            options=CRITERION_OPTIONS, value=criterion, description="criterion"
+        )
+        self.shared = widgets.Checkbox(value=True, description="one shared threshold")
+        self.threshold = threshold_slider("threshold", 0.5)
+        self.per_exit = {
+            f"threshold_{e}": threshold_slider(f"threshold at exit {e}") for e in self.exits[:-1]
+        }
+        self.controls = {
+            "criterion": self.criterion,
+            "shared": self.shared,
+            "threshold": self.threshold,
+            **self.per_exit,
+        }
+
+    def compute(self, criterion="entropy", shared=True, threshold=0.5, **per_exit) -> dict:
+        if shared:
+            thresholds = [threshold] * (len(self.exits) - 1)
+        else:
+            thresholds = [per_exit.get(f"threshold_{e}", threshold) for e in self.exits[:-1]]
+        r = evaluate_policy(
+            self.probs,
+            self.labels,
+            thresholds,
+            criterion,
+            Gamma=self.Gamma,
+            full_cost=self.full_cost,
+        )
+        n = len(self.labels)
+        return {
+            "thresholds": tuple(thresholds),
+            "accuracy": r.accuracy,
+            "mean_flops": r.mean_flops,
+            "cost_fraction": r.cost_fraction,
+            "exit_counts": r.exit_counts,
+            "exit_fractions": tuple(c / n for c in r.exit_counts),
+        }
+
+    def plot(self, result: dict) -> None:
+        fig, ax = plt.subplots(figsize=(6, 2.6))
+        exit_bars(ax, self.exits, result["exit_fractions"], "where the inputs leave")
+        ax.set_ylabel("inputs (%)")
