@@ -34,6 +34,15 @@ def check_float(value, name: str, *, low: float | None = None, high: float | Non
     return value
 
 
+def check_fraction(value, name: str) -> float:
+    """Return `value` as a float in the open interval (0, 1), or raise naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a float in (0, 1), got {type(value).__name__} {value!r}")
+    if not 0 < value < 1:
+        raise ValueError(f"{name} must be in the open interval (0, 1), got {value}")
+    return float(value)
+
+
 def check_tensor(value, name: str, *, ndim: int | None = None, dtype_kind: str | None = None):
     """Check that `value` is a non-empty tensor with `ndim` dims; dtype_kind 'float' or 'int'."""
     if not isinstance(value, torch.Tensor):

@@ -33,11 +33,12 @@ import tempfile
 import warnings
 import zipfile
 from dataclasses import dataclass
-from numbers import Real
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from ._checks import check_fraction, check_int
 
 __all__ = [
     "DATASETS",
@@ -145,22 +146,6 @@ def data_dir() -> Path:
 # ---------------------------------------------------------------------------
 
 
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}.")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}.")
-    return value
-
-
-def _check_fraction(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a float in (0, 1), got {type(value).__name__} {value!r}.")
-    if not 0 < value < 1:
-        raise ValueError(f"{name} must be in the open interval (0, 1), got {value}.")
-    return float(value)
-
-
 def _check_root(root: object) -> Path:
     if root is None:
         return data_dir()
@@ -213,8 +198,8 @@ def split_validation(
             raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}.")
     if len(x) != len(y):
         raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}.")
-    val_fraction = _check_fraction("val_fraction", val_fraction)
-    seed = _check_int("seed", seed, minimum=0)
+    val_fraction = check_fraction(val_fraction, "val_fraction")
+    seed = check_int(seed, "seed", low=0)
 
     n_val = _split_size(len(x), val_fraction, "val_fraction")
     perm = _permutation(len(x), seed)
@@ -315,14 +300,14 @@ def load_mnist1d(
         Folder of the cache file ``mnist1d_{num_samples}.npz``; defaults to :func:`data_dir`.
         A corrupted cache is regenerated with a warning.
     """
-    num_samples = _check_int("num_samples", num_samples, minimum=10)
+    num_samples = check_int(num_samples, "num_samples", low=10)
     if num_samples % 10:
         raise ValueError(
             f"num_samples must be a multiple of 10 (the same number of signals for each of "
             f"the 10 classes), got {num_samples}."
         )
-    val_fraction = _check_fraction("val_fraction", val_fraction)
-    seed = _check_int("seed", seed, minimum=0)
+    val_fraction = check_fraction(val_fraction, "val_fraction")
+    seed = check_int(seed, "seed", low=0)
     folder = _check_root(root)
     folder.mkdir(parents=True, exist_ok=True)
 
@@ -369,14 +354,14 @@ def load_digits(val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int
     ``test_fraction`` of them for test, ``val_fraction`` for validation, the rest for train.
     Both fractions are of the whole dataset and must add up to less than 1.
     """
-    val_fraction = _check_fraction("val_fraction", val_fraction)
-    test_fraction = _check_fraction("test_fraction", test_fraction)
+    val_fraction = check_fraction(val_fraction, "val_fraction")
+    test_fraction = check_fraction(test_fraction, "test_fraction")
     if val_fraction + test_fraction >= 1:
         raise ValueError(
             f"val_fraction + test_fraction must be < 1 to leave training data, got "
             f"{val_fraction} + {test_fraction} = {val_fraction + test_fraction}."
         )
-    seed = _check_int("seed", seed, minimum=0)
+    seed = check_int(seed, "seed", low=0)
 
     from sklearn.datasets import load_digits as sklearn_digits  # lazy: sklearn is slow to import
 
@@ -488,10 +473,10 @@ def load_torchvision(
     folder = _check_root(root)
     if not isinstance(download, bool):
         raise TypeError(f"download must be a bool, got {type(download).__name__} {download!r}.")
-    val_fraction = _check_fraction("val_fraction", val_fraction)
-    seed = _check_int("seed", seed, minimum=0)
+    val_fraction = check_fraction(val_fraction, "val_fraction")
+    seed = check_int(seed, "seed", low=0)
     if limit is not None:
-        limit = _check_int("limit", limit, minimum=1)
+        limit = check_int(limit, "limit", low=1)
     if not download:
         _check_files(name, folder)
 
