@@ -104,6 +104,10 @@ def check_thresholds(thresholds, n_exits: int, name: str = "thresholds") -> torc
     (the final exit has no threshold: every input still there exits).
     """
     n_early = n_exits - 1
+    if isinstance(thresholds, torch.Tensor) and thresholds.ndim == 0:
+        thresholds = thresholds.item()
+    elif type(thresholds).__module__ == "numpy":
+        thresholds = thresholds.tolist()  # numpy scalar or array
     if isinstance(thresholds, numbers.Real) and not isinstance(thresholds, bool):
         values = [check_float(thresholds, name, low=0.0, high=1.0)] * n_early
     elif isinstance(thresholds, (Sequence, torch.Tensor)) and not isinstance(thresholds, str):

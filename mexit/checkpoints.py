@@ -7,6 +7,7 @@ examples' reference models built on it, so later notebooks never retrain them.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import random
@@ -63,6 +64,28 @@ def _config_key(config: dict) -> str:
         raise TypeError(f"config must hold only JSON-able literals: {err}") from err
 
 
+def state_fingerprint(module: torch.nn.Module) -> str:
+    """A short hash of every parameter and buffer of `module` (names, shapes, bytes): put it
+    in a `cached_model` config so a model trained on top of another is retrained when that
+    other model changes."""
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"module must be an nn.Module, got {type(module).__name__}")
+    digest = hashlib.sha1()
+    for name, tensor in module.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def cache_name(prefix: str, config: dict) -> str:
+    """`prefix` plus a short hash of `config`: runs with different settings get their own
+    checkpoint file instead of overwriting one another's."""
+    if not isinstance(prefix, str) or not prefix or "/" in prefix:
+        raise ValueError(f"prefix must be a plain file name, got {prefix!r}")
+    return f"{prefix}_{hashlib.sha1(_config_key(config).encode()).hexdigest()[:10]}"
+
+
 def cached_model(
     name: str,
     config: dict,
@@ -85,6 +108,7 @@ def cached_model(
     seed = check_int(config.get("seed", 0), "config['seed']", low=0)
     path = Path(root if root is not None else data_dir()) / "checkpoints" / f"{name}.pt"
     with preserved_rng():
+        seed_everything(seed)
         model = build()
         if path.exists() and not retrain:
             try:
@@ -96,8 +120,8 @@ def cached_model(
                 return model, payload.get("extras", {})
             except Exception as err:  # any unreadable or stale file is retrained
                 warnings.warn(f"retraining {name}: cannot use {path} ({err})", stacklevel=2)
+                seed_everything(seed)
                 model = build()
-        seed_everything(seed)
         extras = train(model)
         model.eval()
         save_atomically({"config": key, "state_dict": model.state_dict(), "extras": extras}, path)
@@ -124,7 +148,7 @@ def pretrained(
     The model's training history is attached as `model.history`."""
     if name not in RECIPES:
         raise ValueError(f"name must be one of {tuple(RECIPES)}, got {name!r}")
-    recipe = dict(RECIPES[name], seed=0, batch_size=128, version=1)
+    recipe = dict(RECIPES[name], seed=0, batch_size=128, version=2)
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in recipe["kwargs"].items()}
 
     def build():

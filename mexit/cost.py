@@ -122,7 +122,7 @@ def exit_probabilities(gates: torch.Tensor) -> torch.Tensor:
     `gates` has shape (N, E-1): one gate in [0, 1] per early exit. Returns (N, E).
     Differentiable, so it can sit inside a training loss."""
     check_tensor(gates, "gates", ndim=2, dtype_kind="float")
-    if (gates < 0).any() or (gates > 1).any():
+    if gates.isnan().any() or (gates < 0).any() or (gates > 1).any():
         raise ValueError("gates must lie in [0, 1] (apply a sigmoid to gate logits)")
     g = torch.cat([gates, torch.ones_like(gates[:, :1])], dim=1)
     survive = torch.cumprod(torch.cat([torch.ones_like(g[:, :1]), 1 - g[:, :-1]], dim=1), dim=1)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._checks import check_labels, check_probs, check_tensor, check_thresholds
+from ._checks import check_int, check_labels, check_probs, check_tensor, check_thresholds
 from .cost import CostProfile, measure_costs
 from .models import MultiExitNet
 
@@ -48,7 +48,7 @@ def _confident(probs: torch.Tensor, thresholds: torch.Tensor, criterion: str) ->
 
     entropy: exit when H ≤ β_i; max_probability: exit when max_t c_it ≥ τ_i."""
     if criterion == "entropy":
-        score = -torch.xlogy(probs, probs).sum(-1) / math.log(probs.shape[-1])
+        score = (-torch.xlogy(probs, probs).sum(-1) / math.log(probs.shape[-1])).clamp(0.0, 1.0)
         return score <= thresholds
     return probs.max(-1).values >= thresholds
 
@@ -152,6 +152,7 @@ def exit_probs(model: MultiExitNet, x: torch.Tensor, batch_size: int = 1000) -> 
     if not isinstance(model, MultiExitNet):
         raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
     check_tensor(x, "x", dtype_kind="float")
+    batch_size = check_int(batch_size, "batch_size", low=1)
     was_training = model.training
     model.eval()
     try:
@@ -196,6 +197,11 @@ def early_exit_predict(
         costs = measure_costs(model, tuple(x.shape[1:]))
     if not isinstance(costs, CostProfile):
         raise TypeError(f"costs must be a CostProfile, got {type(costs).__name__}")
+    if costs.num_blocks != L or any(i not in costs.gamma_c for i in exits):
+        raise ValueError(
+            f"costs must be measured on this model (L={L}, exits {exits}), got a profile of "
+            f"{costs.num_blocks} blocks with heads at {sorted(costs.gamma_c)}"
+        )
 
     N = x.shape[0]
     predictions = torch.empty(N, dtype=torch.long)

@@ -20,6 +20,8 @@ class MultiExitNet(nn.Module):
 
     def __init__(self, blocks: Sequence[nn.Module], heads: Mapping[int, nn.Module], exits=None):
         super().__init__()
+        if isinstance(blocks, nn.ModuleList):
+            blocks = list(blocks)
         if isinstance(blocks, nn.Module) or not isinstance(blocks, Sequence) or not blocks:
             raise TypeError("blocks must be a non-empty list of nn.Module (f_1..f_L)")
         for i, b in enumerate(blocks, 1):
@@ -97,7 +99,12 @@ def embedding_shapes(blocks: Sequence[nn.Module], input_shape) -> list[tuple[int
     shapes = []
     with torch.no_grad():
         for block in blocks:
-            h = block(h)
+            was_training = block.training
+            block.eval()  # a dummy pass must not touch batch-norm statistics
+            try:
+                h = block(h)
+            finally:
+                block.train(was_training)
             shapes.append(tuple(h.shape[1:]))
     return shapes
 
@@ -112,7 +119,7 @@ def _attach_heads(blocks, input_shape, num_classes, head, exits, **head_kwargs) 
 
 def mnist1d_cnn(
     channels=(16, 32, 64, 128),
-    strides=(1, 2, 2, 2),
+    strides=None,
     num_classes: int = 10,
     head: str = "pooled",
     exits=None,
@@ -121,9 +128,12 @@ def mnist1d_cnn(
 ) -> MultiExitNet:
     """The running example: a 1D CNN for MNIST-1D, block i = conv (stride s_i) + BN + ReLU,
     widths doubling so the later blocks carry most of the FLOPs, with a pooled head after
-    every block (exit set C = {1..L-1} unless `exits` says otherwise)."""
+    every block (exit set C = {1..L-1} unless `exits` says otherwise). Strides default to
+    1 for the first block and 2 after it."""
     if not isinstance(channels, (tuple, list)) or len(channels) < 2:
         raise ValueError(f"channels must list at least 2 block widths, got {channels!r}")
+    if strides is None:
+        strides = (1,) + (2,) * (len(channels) - 1)
     if not isinstance(strides, (tuple, list)) or len(strides) != len(channels):
         raise ValueError(
             f"strides must give one stride per block ({len(channels)}), got {strides!r}"

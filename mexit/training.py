@@ -22,7 +22,10 @@ def joint_loss(alphas: Sequence[float]) -> Callable:
     alone."""
     if isinstance(alphas, (str, bytes)) or not isinstance(alphas, (Sequence, torch.Tensor)):
         raise TypeError(f"alphas must be a sequence of floats, got {type(alphas).__name__}")
-    alpha = [check_float(float(a), f"alphas[{i}]", low=0.0) for i, a in enumerate(alphas)]
+    alpha = [
+        check_float(a.item() if isinstance(a, torch.Tensor) else a, f"alphas[{i}]", low=0.0)
+        for i, a in enumerate(alphas)
+    ]
     weights = torch.tensor(alpha + [1.0])
 
     def loss(outputs: Sequence[torch.Tensor], y: torch.Tensor):
@@ -58,10 +61,11 @@ def evaluate(model: MultiExitNet, x: torch.Tensor, y: torch.Tensor) -> list[floa
     check_labels(y, x.shape[0], "y")
     was_training = model.training
     model.eval()
-    with torch.inference_mode():
-        accs = [float((o.argmax(-1) == y).float().mean()) for o in model(x)]
-    model.train(was_training)
-    return accs
+    try:
+        with torch.inference_mode():
+            return [float((o.argmax(-1) == y).float().mean()) for o in model(x)]
+    finally:
+        model.train(was_training)
 
 
 def fit(
@@ -79,10 +83,19 @@ def fit(
     parameters=None,
     progress: bool = True,
     desc: str = "training",
+    optimizer: str = "adam",
+    scheduler: Callable | None = None,
+    on_step: Callable | None = None,
 ) -> History:
     """Train `model` with Adam on `loss` (default: eq. 6 with every α_i = 1).
 
-    parameters: what the optimiser updates (default: every parameter that requires grad).
+    parameters: what the optimiser updates (default: every parameter that requires grad);
+    a list of torch parameter-group dicts ({"params": [...], ...}) is accepted too.
+    optimizer: "adam" (default) or "sgd" (momentum 0.9).
+    scheduler: scheduler(opt, total_steps) -> a torch LR scheduler stepped after every batch
+    (default: one-cycle to `lr`), e.g. FreezeOut's per-layer cosine (`mexit.freezeout`).
+    on_step: on_step(step, model) called after every optimiser step (step = 1, 2, ...) with the
+    gradients still in place: record gradient norms, count them, freeze layers.
     Shuffling uses torch's global generator: call `mexit.seed_everything` first."""
     if not isinstance(model, MultiExitNet):
         raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
@@ -101,14 +114,32 @@ def fit(
         loss = joint_loss([1.0] * (len(model.exits) - 1))
     if not callable(loss):
         raise TypeError("loss must be callable: loss(outputs, y) -> (total, per_exit)")
+    if optimizer not in ("adam", "sgd"):
+        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+    if scheduler is not None and not callable(scheduler):
+        raise TypeError("scheduler must be callable: scheduler(opt, total_steps) -> LR scheduler")
+    if on_step is not None and not callable(on_step):
+        raise TypeError("on_step must be callable: on_step(step, model)")
     params = [p for p in (model.parameters() if parameters is None else parameters)]
-    params = [p for p in params if p.requires_grad]
+    if params and all(isinstance(g, dict) for g in params):
+        groups = [dict(g, params=[p for p in g["params"] if p.requires_grad]) for g in params]
+        params = [g for g in groups if g["params"]]
+    else:
+        params = [p for p in params if p.requires_grad]
     if not params:
         raise ValueError("there is no parameter to train (all frozen?)")
-    opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=lr, total_steps=epochs * -(-x_train.shape[0] // batch_size)
-    )
+    if optimizer == "adam":
+        opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    else:
+        opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+    total_steps = epochs * -(-x_train.shape[0] // batch_size)
+    if scheduler is None:
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=[g["lr"] for g in opt.param_groups], total_steps=total_steps
+        )
+    else:
+        sched = scheduler(opt, total_steps)
+    step = 0
     history = History(exits=model.exits)
     start = time.perf_counter()
     bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
@@ -123,6 +154,9 @@ def fit(
             total.backward()
             opt.step()
             sched.step()
+            step += 1
+            if on_step is not None:
+                on_step(step, model)
             sums += per_exit.detach()
             batches += 1
         history.train_loss.append((sums / batches).tolist())

@@ -73,6 +73,21 @@ def tiny_cnn(make_cnn):
 
 
 @pytest.fixture
+def make_inputs():
+    """Factory: random inputs (n, *shape) whose rows vary in scale and offset, so a model's
+    exits range from confident to unsure (but never exactly one-hot for the tiny models)."""
+
+    def make(n, shape, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        x = torch.randn(n, *shape, generator=g)
+        extra = (1,) * len(shape)
+        scale = torch.exp(0.7 * torch.randn(n, *extra, generator=g))
+        return x * scale + torch.randn(n, *extra, generator=g)
+
+    return make
+
+
+@pytest.fixture
 def make_probs():
     """Factory: random softmax outputs (E, N, K) of E exits and labels (N,).
 

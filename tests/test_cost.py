@@ -67,8 +67,12 @@ def test_measure_costs_on_a_cnn_by_hand(tiny_cnn):
         conv1d_flops(8, 8, 3, 4),
     )
     # pooled heads: global average pooling, then Linear(channels, 5)
-    assert costs.gamma_c == {1: linear_flops(4, 5), 2: linear_flops(8, 5),
-                             3: linear_flops(8, 5), 4: linear_flops(8, 5)}
+    assert costs.gamma_c == {
+        1: linear_flops(4, 5),
+        2: linear_flops(8, 5),
+        3: linear_flops(8, 5),
+        4: linear_flops(8, 5),
+    }
 
 
 def test_gamma_equals_a_direct_sum_for_every_exit_set(tiny_cnn):
@@ -78,7 +82,7 @@ def test_gamma_equals_a_direct_sum_for_every_exit_set(tiny_cnn):
         for C in itertools.combinations(range(1, L), r):
             exits = C + (L,)
             direct = [
-                sum(costs.gamma_f[: j]) + sum(costs.gamma_c[k] for k in exits if k <= j)
+                sum(costs.gamma_f[:j]) + sum(costs.gamma_c[k] for k in exits if k <= j)
                 for j in exits
             ]
             assert costs.Gamma(exits).tolist() == direct
@@ -154,9 +158,7 @@ def test_exit_probabilities_match_eq_14_by_hand_for_three_exits():
     gates = torch.tensor([[0.2, 0.5], [1.0, 0.3], [0.0, 0.0], [0.0, 1.0], [0.9, 0.9]])
     p = exit_probabilities(gates)
     assert p.shape == (5, 3)
-    expected = torch.tensor(
-        [[g1, (1 - g1) * g2, (1 - g1) * (1 - g2)] for g1, g2 in gates.tolist()]
-    )
+    expected = torch.tensor([[g1, (1 - g1) * g2, (1 - g1) * (1 - g2)] for g1, g2 in gates.tolist()])
     torch.testing.assert_close(p, expected)
     torch.testing.assert_close(p.sum(1), torch.ones(5))
 

@@ -17,6 +17,14 @@ CRITERION_OPTIONS = [
 ]
 
 
+def format_flops(flops: float) -> str:
+    """FLOPs with a readable unit: 438.7 kFLOPs, 1.25 MFLOPs, 3.1 GFLOPs."""
+    for unit, scale in (("GFLOPs", 1e9), ("MFLOPs", 1e6), ("kFLOPs", 1e3)):
+        if abs(flops) >= scale:
+            return f"{flops / scale:.{1 if unit == 'kFLOPs' else 2}f} {unit}"
+    return f"{flops:.0f} FLOPs"
+
+
 def threshold_slider(description: str, value: float = 0.5) -> widgets.FloatSlider:
     return widgets.FloatSlider(
         value=value,
@@ -52,7 +60,7 @@ class Explorer:
     def summary(self, result: dict) -> str:
         return (
             f"accuracy {100 * result['accuracy']:.1f} %  ·  mean cost "
-            f"{result['mean_flops'] / 1e6:.3f} MFLOPs = "
+            f"{format_flops(result['mean_flops'])} = "
             f"{100 * result['cost_fraction']:.1f} % of the full network"
         )
 

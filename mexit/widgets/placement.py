@@ -23,10 +23,15 @@ class PlacementExplorer(Explorer):
         if not isinstance(costs, CostProfile):
             raise TypeError(f"costs must be a CostProfile, got {type(costs).__name__}")
         self.costs, self.exits = costs, tuple(exits)
-        if len(self.exits) != self.probs.shape[0] or self.exits[-1] != costs.num_blocks:
+        increasing = list(self.exits) == sorted(set(self.exits))
+        if (
+            len(self.exits) != self.probs.shape[0]
+            or self.exits[-1] != costs.num_blocks
+            or not increasing
+        ):
             raise ValueError(
-                f"exits must name the {self.probs.shape[0]} exits of probs, "
-                f"ending at L={costs.num_blocks}; got {self.exits}"
+                f"exits must name the {self.probs.shape[0]} exits of probs in increasing "
+                f"order, ending at L={costs.num_blocks}; got {self.exits}"
             )
         if criterion not in ("entropy", "max_probability"):
             raise ValueError(f"criterion must be 'entropy' or 'max_probability', got {criterion!r}")

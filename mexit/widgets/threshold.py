@@ -24,7 +24,13 @@ class ThresholdExplorer(Explorer):
         self.Gamma = torch.as_tensor(Gamma, dtype=torch.float64)
         if self.Gamma.shape != (E,):
             raise ValueError(f"Gamma must hold one cost per exit ({E}), got {self.Gamma.shape}")
+        if (self.Gamma < 0).any() or (self.Gamma.diff() < 0).any():
+            raise ValueError(f"Gamma must be non-negative and non-decreasing, got {self.Gamma}")
         self.full_cost = float(self.Gamma[-1] if full_cost is None else full_cost)
+        if self.full_cost <= 0:
+            raise ValueError(f"full_cost must be positive, got {self.full_cost}")
+        if criterion not in ("entropy", "max_probability"):
+            raise ValueError(f"criterion must be 'entropy' or 'max_probability', got {criterion!r}")
         self.exits = tuple(range(1, E + 1)) if exits is None else tuple(exits)
         if len(self.exits) != E:
             raise ValueError(f"exits must name {E} exits, got {self.exits}")
