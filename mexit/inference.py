@@ -192,7 +192,7 @@ def early_exit_predict(
     check_tensor(x, "x", dtype_kind="float")
     criterion = _check_criterion(criterion)
     exits, L = model.exits, model.num_blocks
-    th = check_thresholds(thresholds, len(exits))
+    th = check_thresholds(thresholds, len(exits)).tolist()
     if costs is None:
         costs = measure_costs(model, tuple(x.shape[1:]))
     if not isinstance(costs, CostProfile):
@@ -210,7 +210,8 @@ def early_exit_predict(
     spent = 0.0  # FLOPs per input for the rows still active (all active rows share it)
     active = torch.arange(N)
     was_training = model.training
-    model.eval()
+    if was_training:  # toggling modes walks every submodule: only pay for it when needed
+        model.eval()
     try:
         with torch.inference_mode():
             h, k = x, 0
@@ -224,7 +225,7 @@ def early_exit_predict(
                 if i == L:
                     done = torch.ones(p.shape[0], dtype=torch.bool)
                 else:
-                    done = _confident(p, th[k].to(p.dtype), criterion)
+                    done = _confident(p, th[k], criterion)
                 rows = active[done]
                 predictions[rows] = p[done].argmax(-1)
                 exit_index[rows] = k
@@ -237,5 +238,6 @@ def early_exit_predict(
                 if active.numel() == 0:
                     break
     finally:
-        model.train(was_training)
+        if was_training:
+            model.train()
     return EarlyExitResult(predictions, exit_index, flops)
