@@ -1,0 +1,232 @@
+"""Benchmarks: `python -m mexit.bench [--full] [--json PATH]`. Measures and prints; asserts nothing.
+
+1. Real early exit vs the full backbone (wall clock, medians over repeats, warm-up first),
+   beside the speedup the FLOPs predict.
+2. Each exit policy's cost at the full model's accuracy, divided by the oracle's.
+3. Widget latency: median `compute()` time.
+4. (--full) every notebook run through papermill: wall time and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from .checkpoints import pretrained
+from .cost import CostProfile, measure_costs
+from .data import load_mnist1d
+from .inference import (
+    CRITERIA,
+    early_exit_predict,
+    evaluate_policy,
+    exit_accuracies,
+    exit_probs,
+)
+from .models import MultiExitNet
+from .policies import oracle_curve
+from .widgets import PlacementExplorer, ThresholdExplorer
+
+GRID = [i / 200 for i in range(201)]
+
+
+def median_time(fn, repeats: int, warmup: int = 2) -> float:
+    """Median wall-clock seconds of `fn()` over `repeats` runs, after `warmup` runs."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def threshold_for_loss(probs, labels, max_loss: float, criterion: str = "entropy") -> float:
+    """The loosest threshold on a fine grid whose accuracy is within `max_loss` of the final
+    exit's (the loosest is the largest β for entropy, the smallest τ for max-probability)."""
+    full = exit_accuracies(probs, labels)[-1].item()
+    grid = GRID if criterion == "entropy" else GRID[::-1]
+    ok = [
+        t
+        for t in grid
+        if evaluate_policy(probs, labels, t, criterion).accuracy >= full - max_loss - 1e-9
+    ]
+    return ok[-1]
+
+
+def bench_early_exit(
+    model: MultiExitNet, costs: CostProfile, x, labels, batch_sizes, losses, repeats: int
+) -> list[dict]:
+    """Measured vs FLOP-predicted speedup of `early_exit_predict` over the plain backbone."""
+    plain = model.with_exits([])
+    probs = exit_probs(model, x)
+    Gamma = costs.Gamma(model.exits)
+    rows = []
+    for loss in losses:
+        beta = threshold_for_loss(probs, labels, loss)
+        for bs in batch_sizes:
+            n = min(len(x), 200 if bs == 1 else 1000)  # batch 1: 200 inputs one by one
+            batches = [x[s : s + bs] for s in range(0, n, bs)]
+            policy = evaluate_policy(
+                probs[:, :n], labels[:n], beta, Gamma=Gamma, full_cost=costs.full
+            )
+
+            def run_full(batches=batches):
+                with torch.inference_mode():
+                    for b in batches:
+                        plain(b)
+
+            def run_exit(batches=batches, beta=beta):
+                for b in batches:
+                    early_exit_predict(model, b, beta, costs=costs)
+
+            t_full = median_time(run_full, repeats)
+            t_exit = median_time(run_exit, repeats)
+            predicted = 1 / policy.cost_fraction
+            realized = t_full / t_exit
+            rows.append(
+                {
+                    "accuracy_loss_target": loss,
+                    "beta": beta,
+                    "batch_size": bs,
+                    "inputs": n,
+                    "accuracy": policy.accuracy,
+                    "full_ms": 1e3 * t_full,
+                    "early_exit_ms": 1e3 * t_exit,
+                    "predicted_speedup": predicted,
+                    "realized_speedup": realized,
+                    "realized_over_predicted": realized / predicted,
+                }
+            )
+    return rows
+
+
+def bench_policies(probs, labels, Gamma) -> list[dict]:
+    """Cheapest mean cost at which each criterion matches the final exit's accuracy, over the
+    oracle's least cost at that accuracy (`mexit.policies.oracle_curve`)."""
+    full = exit_accuracies(probs, labels)[-1].item()
+    oracle = oracle_curve(probs, labels, Gamma)
+    oracle_cost = oracle.mean_flops[oracle.accuracy >= full - 1e-9].min().item()
+    rows = []
+    for criterion in CRITERIA:
+        results = [evaluate_policy(probs, labels, t, criterion, Gamma=Gamma) for t in GRID]
+        ok = [r.mean_flops for r in results if r.accuracy >= full - 1e-9]
+        rows.append(
+            {
+                "policy": criterion,
+                "cost_at_full_accuracy": min(ok),
+                "oracle_cost": oracle_cost,
+                "ratio_to_oracle": min(ok) / oracle_cost,
+            }
+        )
+    return rows
+
+
+def bench_widgets(model, costs, probs, labels, repeats: int) -> list[dict]:
+    """Median `compute()` latency of the core explorers at their current control values."""
+    widgets = {
+        "ThresholdExplorer": ThresholdExplorer(
+            probs, labels, costs.Gamma(model.exits), full_cost=costs.full, exits=model.exits
+        ),
+        "PlacementExplorer": PlacementExplorer(probs, labels, costs, model.exits),
+    }
+    return [
+        {"widget": name, "compute_ms": 1e3 * median_time(w.result, repeats)}
+        for name, w in widgets.items()
+    ]
+
+
+_RUN_NOTEBOOK = """
+import resource, sys, time, papermill
+start = time.perf_counter()
+papermill.execute_notebook(sys.argv[1], sys.argv[2], cwd=sys.argv[3], progress_bar=False)
+wall = time.perf_counter() - start
+kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(wall, kids)
+"""
+
+
+def bench_notebooks(folder: Path) -> list[dict]:
+    """Run every notebook with papermill in a fresh process: wall time and the kernel's peak
+    RSS (ru_maxrss of the kernel process, which runs the notebook's code)."""
+    rows = []
+    for nb in sorted(folder.glob("[0-9][0-9]_*.ipynb")):
+        out = Path("/tmp") / f"mexit-bench-{nb.name}"
+        proc = subprocess.run(
+            [sys.executable, "-c", _RUN_NOTEBOOK, str(nb), str(out), str(folder)],
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            rows.append({"notebook": nb.name, "error": proc.stderr.strip().splitlines()[-1]})
+            continue
+        wall, rss_kb = proc.stdout.split()[-2:]
+        rows.append(
+            {"notebook": nb.name, "seconds": float(wall), "peak_rss_mb": int(rss_kb) / 1024}
+        )
+    return rows
+
+
+def _table(rows: list[dict]) -> str:
+    if not rows:
+        return "(nothing)"
+    cols = list(rows[0])
+    fmt = [[f"{v:.3g}" if isinstance(v, float) else str(v) for v in r.values()] for r in rows]
+    width = [max(len(c), *(len(f[i]) for f in fmt)) for i, c in enumerate(cols)]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(cols, width))]
+    lines += ["  ".join(v.rjust(w) for v, w in zip(f, width)) for f in fmt]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(
+        prog="python -m mexit.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--full", action="store_true", help="more repeats, and run every notebook (several minutes)"
+    )
+    parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    parser.add_argument(
+        "--notebooks", type=Path, default=Path(__file__).resolve().parent.parent / "notebooks"
+    )
+    args = parser.parse_args(argv)
+    repeats = 15 if args.full else 5
+
+    data = load_mnist1d()
+    model = pretrained("mnist1d_cnn", progress=False)
+    costs = measure_costs(model, data.input_shape)
+    probs = exit_probs(model, data.x_test)
+    results = {
+        "machine": {"threads": torch.get_num_threads(), "torch": torch.__version__},
+        "early_exit": bench_early_exit(
+            model, costs, data.x_test, data.y_test, (1, 64, 1000), (0.0, 0.005, 0.01), repeats
+        ),
+        "policies": bench_policies(probs, data.y_test, costs.Gamma(model.exits)),
+        "widgets": bench_widgets(model, costs, probs, data.y_test, 5 * repeats),
+    }
+    if args.full:
+        results["notebooks"] = bench_notebooks(args.notebooks)
+    for name, rows in results.items():
+        if isinstance(rows, list):
+            print(f"\n## {name}\n{_table(rows)}")
+    print(
+        f"\n(peak RSS of this process: "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+        print(f"wrote {args.json}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

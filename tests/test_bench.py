@@ -1,0 +1,32 @@
+"""The benchmark's helpers compute what they claim (speed itself is never asserted)."""
+
+import torch
+
+import mexit
+from mexit import bench
+
+
+def test_threshold_for_loss_is_the_loosest_that_keeps_accuracy(make_probs):
+    probs, labels = make_probs()
+    full = mexit.exit_accuracies(probs, labels)[-1].item()
+    for loss in (0.0, 0.05, 0.2):
+        beta = bench.threshold_for_loss(probs, labels, loss)
+        assert mexit.evaluate_policy(probs, labels, beta).accuracy >= full - loss - 1e-9
+        looser = [t for t in bench.GRID if t > beta]
+        assert all(
+            mexit.evaluate_policy(probs, labels, t).accuracy < full - loss - 1e-9
+            for t in looser[:1]
+        )
+
+
+def test_policies_never_beat_the_oracle(make_probs):
+    probs, labels = make_probs()
+    Gamma = torch.tensor([1.0, 3.0, 7.0])[: probs.shape[0]]
+    for row in bench.bench_policies(probs, labels, Gamma):
+        assert row["ratio_to_oracle"] >= 1.0 - 1e-9
+
+
+def test_median_time_runs_warmup_and_repeats():
+    calls = []
+    t = bench.median_time(lambda: calls.append(1), repeats=5, warmup=2)
+    assert len(calls) == 7 and t >= 0.0
