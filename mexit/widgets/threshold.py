@@ -35,7 +35,10 @@ class ThresholdExplorer(Explorer):
         if len(self.exits) != E:
             raise ValueError(f"exits must name {E} exits, got {self.exits}")
         self.criterion = widgets.Dropdown(
-            options=CRITERION_OPTIONS, value=criterion, description="criterion"
+            options=CRITERION_OPTIONS,
+            value=criterion,
+            description="criterion",
+            layout=widgets.Layout(width="380px"),
         )
         self.shared = widgets.Checkbox(value=True, description="one shared threshold")
         self.threshold = threshold_slider("threshold", 0.5)
@@ -48,6 +51,19 @@ class ThresholdExplorer(Explorer):
             "threshold": self.threshold,
             **self.per_exit,
         }
+
+    def layout(self) -> widgets.Widget:
+        """The shared slider while "one shared threshold" is ticked, else one per exit."""
+        shared_box = widgets.VBox([self.threshold])
+        per_exit_box = widgets.VBox(list(self.per_exit.values()))
+
+        def toggle(_=None):
+            shared_box.layout.display = None if self.shared.value else "none"
+            per_exit_box.layout.display = "none" if self.shared.value else None
+
+        self.shared.observe(toggle, names="value")
+        toggle()
+        return widgets.VBox([widgets.HBox([self.criterion, self.shared]), shared_box, per_exit_box])
 
     def compute(self, criterion="entropy", shared=True, threshold=0.5, **per_exit) -> dict:
         if shared:
