@@ -226,14 +226,31 @@ def test_placement_explorer_rejects_exits_out_of_order(placement):
 # ---------------------------------------------------------------------------
 
 
+def descendants(w):
+    kids = getattr(w, "children", ())
+    return [w] + [d for k in kids for d in descendants(k)]
+
+
+def visible(w):
+    if w.layout.display == "none":
+        return []
+    return [w] + [d for k in getattr(w, "children", ()) for d in visible(k)]
+
+
 def test_show_returns_a_widget_and_renders(probs_labels, placement, capsys):
     probs, labels = probs_labels
     t = ThresholdExplorer(probs, labels, GAMMA)
     box = t.show()
     assert isinstance(box, widgets.VBox)
-    controls = box.children[0].children
+    controls = descendants(box.children[0])
     assert all(c in controls for c in t.controls.values())
     assert "accuracy" in capsys.readouterr().out  # the live summary was rendered
+    # only the sliders in use are visible: the shared one, or one per exit
+    shown = visible(box.children[0])
+    assert t.threshold in shown and not any(s in shown for s in t.per_exit.values())
+    t.shared.value = False
+    shown = visible(box.children[0])
+    assert t.threshold not in shown and all(s in shown for s in t.per_exit.values())
     t.threshold.value = 0.2  # re-renders through the observer, without error
     assert "accuracy" in capsys.readouterr().out
 
