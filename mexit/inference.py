@@ -222,21 +222,21 @@ def early_exit_predict(
                     continue
                 p = model.heads[str(i)](h).softmax(-1)
                 spent += costs.gamma_c[i]
-                if i == L:
-                    done = torch.ones(p.shape[0], dtype=torch.bool)
-                else:
-                    done = _confident(p, th[k], criterion)
-                rows = active[done]
-                predictions[rows] = p[done].argmax(-1)
-                exit_index[rows] = k
-                flops[rows] = spent
-                if i == L:
+                done = None if i == L else _confident(p, th[k], criterion)
+                n_done = len(active) if done is None else int(done.sum())
+                if n_done == len(active):  # every row still active leaves here
+                    predictions[active] = p.argmax(-1)
+                    exit_index[active] = k
+                    flops[active] = spent
                     break
-                keep = ~done
-                active, h = active[keep], h[keep]
+                if n_done:  # some leave: record them, carry on with the others only
+                    rows = active[done]
+                    predictions[rows] = p[done].argmax(-1)
+                    exit_index[rows] = k
+                    flops[rows] = spent
+                    keep = ~done
+                    active, h = active[keep], h[keep]
                 k += 1
-                if active.numel() == 0:
-                    break
     finally:
         if was_training:
             model.train()
