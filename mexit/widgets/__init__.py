@@ -2,7 +2,13 @@
 `compute(**values)`; see `base.Explorer`. One module per explorer family."""
 
 from .base import Explorer
+from .cost_reg import CostRegExplorer as CostRegExplorer
 from .placement import PlacementExplorer
+from .placement_search import PlacementSearchExplorer as PlacementSearchExplorer
+from .policies import PolicyExplorer as PolicyExplorer
 from .threshold import ThresholdExplorer
+from .training import HeadKindExplorer as HeadKindExplorer
+from .training import SchemeExplorer as SchemeExplorer
+from .training import StagesExplorer as StagesExplorer
 
 __all__ = ["Explorer", "PlacementExplorer", "ThresholdExplorer"]

@@ -1,0 +1,156 @@
+"""Joint training (survey §5.1, eq. 6-7): the α schemes of the literature, and cached JT runs.
+
+Eq. 6 minimises L + Σ_{i<L} α_i L_i; the schemes differ only in the weights α_i:
+
+==============  ==========================================  ===========================
+name            α_i for the early exits k = 1..E-1           from
+==============  ==========================================  ===========================
+"uniform"       1                                            deeply supervised nets
+"inception"     0.3                                          Szegedy et al. (Inception)
+"sdn"           k / E, rising linearly with depth            Kaya et al. (SDN)
+"branchynet"    (E - k) / (E - 1), first exit weighted most  Teerapittayanon et al.
+"final_only"    0: the plain network, heads left untrained   eq. 2
+==============  ==========================================  ===========================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from ._checks import check_float, check_int
+from .checkpoints import cache_name, cached_model
+from .data import load_dataset
+from .gradients import GradientNormRecorder
+from .models import MultiExitNet, build_model
+from .training import History, fit, joint_loss
+
+SCHEMES = ("uniform", "inception", "sdn", "branchynet", "final_only")
+
+
+def alpha_scheme(name: str, n_exits: int) -> tuple[float, ...]:
+    """The weights α_1..α_{E-1} of eq. 6 for a network with `n_exits` exits E (final included).
+
+    SDN's published recipe also ramps the weights up over the epochs; here the ramp is over
+    depth only, as the survey summarises it."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a scheme name (str), got {type(name).__name__}")
+    if name not in SCHEMES:
+        raise ValueError(f"name must be one of {SCHEMES}, got {name!r}")
+    E = check_int(n_exits, "n_exits", low=1)
+    early = range(1, E)
+    if name == "uniform":
+        return tuple(1.0 for _ in early)
+    if name == "inception":
+        return tuple(0.3 for _ in early)
+    if name == "sdn":
+        return tuple(k / E for k in early)
+    if name == "branchynet":
+        return tuple((E - k) / (E - 1) for k in early)
+    return tuple(0.0 for _ in early)
+
+
+def check_alphas(alphas, n_exits: int) -> tuple[float, ...]:
+    """α_1..α_{E-1}: a scheme name or one non-negative number per early exit."""
+    E = check_int(n_exits, "n_exits", low=1)
+    if isinstance(alphas, str):
+        return alpha_scheme(alphas, E)
+    if not isinstance(alphas, (Sequence, torch.Tensor)):
+        raise TypeError(
+            f"alphas must be a scheme name or a sequence of floats, got {type(alphas).__name__}"
+        )
+    values = [float(a) for a in alphas]
+    if len(values) != E - 1:
+        raise ValueError(
+            f"alphas must hold one weight per early exit ({E - 1}), got {len(values)}: {values}"
+        )
+    return tuple(check_float(a, f"alphas[{i}]", low=0.0) for i, a in enumerate(values))
+
+
+def scheme_loss(alphas, n_exits: int):
+    """Eq. 6 as a `fit` loss for a scheme name or explicit α, checked against `n_exits`."""
+    return joint_loss(check_alphas(alphas, n_exits))
+
+
+def run_scheme(
+    scheme,
+    *,
+    model: str = "mnist1d_cnn",
+    model_kwargs: dict | None = None,
+    dataset: str = "mnist1d",
+    epochs: int = 5,
+    lr: float = 1e-2,
+    batch_size: int = 128,
+    optimizer: str = "adam",
+    record_gradients: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+    root=None,
+    retrain: bool = False,
+) -> MultiExitNet:
+    """Train a fresh `model` on `dataset` with the joint loss of `scheme` (a name or the α
+    themselves), once; later calls load it from `data/checkpoints/`.
+
+    The returned model carries `.history` (a `History`), `.alphas` and, when
+    `record_gradients`, `.gradient_norms`: a (steps, L) tensor of `block_gradient_norms`."""
+    model_kwargs = dict(model_kwargs or {})
+    probe = build_model(model, **model_kwargs)
+    alphas = check_alphas(scheme, len(probe.exits))
+    config = dict(
+        scheme=scheme if isinstance(scheme, str) else "custom",
+        alphas=list(alphas),
+        model=model,
+        model_kwargs=model_kwargs,
+        dataset=dataset,
+        epochs=check_int(epochs, "epochs", low=1),
+        lr=check_float(lr, "lr", low=0.0),
+        batch_size=check_int(batch_size, "batch_size", low=1),
+        optimizer=optimizer,
+        record_gradients=bool(record_gradients),
+        seed=check_int(seed, "seed", low=0),
+        version=1,
+    )
+    prefix = f"jt_{model}_{config['scheme']}"
+
+    def train(net):
+        data = load_dataset(dataset)
+        recorder = GradientNormRecorder() if record_gradients else None
+        h = fit(
+            net,
+            data.x_train,
+            data.y_train,
+            data.x_val,
+            data.y_val,
+            epochs=epochs,
+            lr=lr,
+            batch_size=batch_size,
+            loss=joint_loss(alphas),
+            optimizer=optimizer,
+            on_step=recorder,
+            progress=progress,
+            desc=f"JT {config['scheme']}",
+        )
+        extras = {"train_loss": h.train_loss, "val_accuracy": h.val_accuracy, "seconds": h.seconds}
+        if recorder is not None:
+            extras["gradient_norms"] = recorder.rows
+        return extras
+
+    net, extras = cached_model(
+        cache_name(prefix, config),
+        config,
+        lambda: build_model(model, **model_kwargs),
+        train,
+        root=root,
+        retrain=retrain,
+    )
+    net.history = History(
+        exits=net.exits,
+        train_loss=extras.get("train_loss", []),
+        val_accuracy=extras.get("val_accuracy", []),
+        seconds=extras.get("seconds", 0.0),
+    )
+    net.alphas = alphas
+    if record_gradients:
+        net.gradient_norms = torch.tensor(extras["gradient_norms"])
+    return net

@@ -1,0 +1,108 @@
+"""Placement search explorer: toggle exits, move the threshold, and see whether the set you
+picked is the cheapest one that meets the target accuracy (§4, exhaustive search)."""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+
+from .._checks import check_float
+from ..placement import conditional_exit_rates, greedy_placement, optimal_placement
+from ..policies import ACC_TOL
+from .base import exit_bars, threshold_slider
+from .placement import PlacementExplorer
+
+
+class PlacementSearchExplorer(PlacementExplorer):
+    """`PlacementExplorer` plus the exhaustive optimum at the current threshold, and eq. 5's
+    greedy set for a TH slider (exit rates measured at the current threshold).
+
+    probs: (L, N, K) outputs of a head at every block (trained once up front, so toggling
+    never retrains); costs: their CostProfile; target_accuracy: what the optimum must reach
+    (default: the final exit's accuracy minus one point)."""
+
+    def __init__(self, probs, labels, costs, exits, criterion="entropy", target_accuracy=None):
+        super().__init__(probs, labels, costs, exits, criterion)
+        if len(self.exits) != costs.num_blocks:
+            raise ValueError(
+                f"exits must be every block 1..{costs.num_blocks} (a head at each), got "
+                f"{self.exits}"
+            )
+        if target_accuracy is None:
+            target_accuracy = max(self.accuracy_per_exit[-1] - 0.01, 1e-6)
+        self.target_accuracy = check_float(target_accuracy, "target_accuracy", low=0.0, high=1.0)
+        if self.target_accuracy == 0.0:
+            raise ValueError("target_accuracy must lie in (0, 1], got 0.0")
+        self._searches = {}
+        self.th = threshold_slider("greedy TH (eq. 5)", 0.9)
+        self.controls["th"] = self.th
+
+    def layout(self):
+        return widgets.VBox([widgets.HBox(list(self.toggles.values())), self.threshold, self.th])
+
+    def search(self, threshold: float):
+        """The exhaustive search at `threshold` (cached: the outputs never change)."""
+        key = round(float(threshold), 6)
+        if key not in self._searches:
+            self._searches[key] = optimal_placement(
+                self.probs, self.labels, self.costs, key, self.target_accuracy, self.criterion
+            )
+        return self._searches[key]
+
+    def compute(self, threshold=0.5, th=0.9, **toggles) -> dict:
+        result = super().compute(threshold=threshold, **toggles)
+        rates = conditional_exit_rates(self.probs, threshold, self.criterion)
+        greedy = greedy_placement(self.costs, None, rates, th)
+        early = result["exits"][:-1]
+        try:
+            search = self.search(threshold)
+        except ValueError:  # no set reaches the target at this threshold
+            search = None
+        result.update(
+            target_accuracy=self.target_accuracy,
+            meets_target=result["accuracy"] >= self.target_accuracy - ACC_TOL,
+            optimal_exits=None if search is None else search.best.exits,
+            optimal_cost_fraction=None if search is None else search.best.cost_fraction,
+            is_optimal=search is not None and search.is_optimal(early),
+            greedy_exits=greedy,
+            greedy_cost_fraction=None if search is None else search.score(greedy).cost_fraction,
+            greedy_accuracy=None if search is None else search.score(greedy).accuracy,
+        )
+        return result
+
+    def summary(self, result: dict) -> str:
+        line = super().summary(result)
+        if result["optimal_exits"] is None:
+            return line + f"\nno exit set reaches {100 * self.target_accuracy:.1f} % here"
+        verdict = "this set IS optimal" if result["is_optimal"] else "not optimal"
+        return line + (
+            f"\ntarget {100 * self.target_accuracy:.1f} %: "
+            f"{'met' if result['meets_target'] else 'missed'}; cheapest set meeting it: "
+            f"C = {set(result['optimal_exits']) or '{}'} at "
+            f"{100 * result['optimal_cost_fraction']:.1f} % → {verdict}"
+            f"\ngreedy eq. 5 at TH: C = {set(result['greedy_exits']) or '{}'}, "
+            f"{100 * result['greedy_accuracy']:.1f} % at "
+            f"{100 * result['greedy_cost_fraction']:.1f} %"
+        )
+
+    def plot(self, result: dict) -> None:
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 2.8))
+        on = [e in result["exits"] for e in self.exits]
+        exit_bars(a1, self.exits, self.accuracy_per_exit, "accuracy of each exit alone", on)
+        a1.set_ylabel("test accuracy (%)")
+        fractions = dict(zip(result["exits"], result["exit_fractions"]))
+        exit_bars(
+            a2,
+            self.exits,
+            [fractions.get(e, 0.0) for e in self.exits],
+            "where the inputs leave",
+            on,
+        )
+        a2.set_ylabel("inputs (%)")
+        if result["optimal_exits"] is not None:
+            best = set(result["optimal_exits"]) | {self.exits[-1]}
+            for k, e in enumerate(self.exits):
+                if e in best:
+                    a2.annotate("★", (k, 92), ha="center", color="tab:orange", fontsize=12)
+            a2.set_title("where the inputs leave (★ = the optimal set)")
+        fig.tight_layout()

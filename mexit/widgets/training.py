@@ -1,0 +1,248 @@
+"""Training explorers (§5): compare how a multi-exit network was trained, at a threshold.
+
+- `SchemeExplorer`: α scheme of joint training (eq. 6) + exit placement + threshold;
+- `StagesExplorer`: how many layer-wise stages are trained (§5.3) + threshold;
+- `HeadKindExplorer`: which head (neural or scikit-learn) sits at each exit of a frozen
+  backbone (§5.4) + threshold.
+
+Every trained network's exit outputs are computed beforehand: the controls never retrain.
+"""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import torch
+
+from .._checks import check_labels, check_probs
+from ..cost import CostProfile, cumulative_costs
+from ..inference import evaluate_policy, exit_accuracies
+from .base import Explorer, exit_bars, threshold_slider
+from .placement import PlacementExplorer
+
+
+def _check_costs(costs) -> CostProfile:
+    if not isinstance(costs, CostProfile):
+        raise TypeError(f"costs must be a CostProfile, got {type(costs).__name__}")
+    return costs
+
+
+def _policy(probs, labels, threshold, Gamma, full_cost) -> dict:
+    r = evaluate_policy(probs, labels, threshold, Gamma=Gamma, full_cost=full_cost)
+    n = len(labels)
+    return {
+        "accuracy": r.accuracy,
+        "mean_flops": r.mean_flops,
+        "cost_fraction": r.cost_fraction,
+        "exit_counts": r.exit_counts,
+        "exit_fractions": tuple(c / n for c in r.exit_counts),
+    }
+
+
+class SchemeExplorer(Explorer):
+    """Pick the α scheme a network was jointly trained with, toggle exits, move the threshold
+    → per-exit accuracy, accuracy and cost of the early-exit policy (§5.1).
+
+    probs_by_scheme: {scheme name: (E, N, K) test outputs of the network trained with it};
+    every network has the same architecture (`exits`, `costs`)."""
+
+    def __init__(self, probs_by_scheme: dict, labels, costs: CostProfile, exits):
+        if not isinstance(probs_by_scheme, dict) or not probs_by_scheme:
+            raise TypeError("probs_by_scheme must be a non-empty dict {scheme: probs (E, N, K)}")
+        self.costs, self.exits = _check_costs(costs), tuple(exits)
+        self.by_scheme = {
+            name: PlacementExplorer(
+                check_probs(p, f"probs_by_scheme[{name!r}]"), labels, costs, exits
+            )
+            for name, p in probs_by_scheme.items()
+        }
+        first = next(iter(self.by_scheme))
+        self.scheme = widgets.Dropdown(
+            options=list(self.by_scheme), value=first, description="α scheme"
+        )
+        self.toggles = self.by_scheme[first].toggles  # the same toggles drive every scheme
+        self.threshold = threshold_slider("threshold", 0.5)
+        self.controls = {"scheme": self.scheme, **self.toggles, "threshold": self.threshold}
+
+    def layout(self) -> widgets.Widget:
+        return widgets.VBox(
+            [self.scheme, widgets.HBox(list(self.toggles.values())), self.threshold]
+        )
+
+    def compute(self, scheme=None, threshold=0.5, **toggles) -> dict:
+        scheme = self.scheme.options[0] if scheme is None else scheme
+        if scheme not in self.by_scheme:
+            raise ValueError(f"scheme must be one of {tuple(self.by_scheme)}, got {scheme!r}")
+        result = self.by_scheme[scheme].compute(threshold=threshold, **toggles)
+        result["scheme"] = scheme
+        result["accuracy_per_exit"] = tuple(self.by_scheme[scheme].accuracy_per_exit)
+        return result
+
+    def plot(self, result: dict) -> None:
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 2.6))
+        on = [e in result["exits"] for e in self.exits]
+        exit_bars(a1, self.exits, result["accuracy_per_exit"], f"{result['scheme']}: each exit", on)
+        a1.set_ylabel("test accuracy (%)")
+        fractions = dict(zip(result["exits"], result["exit_fractions"]))
+        exit_bars(
+            a2, self.exits, [fractions.get(e, 0.0) for e in self.exits], "where inputs leave", on
+        )
+        a2.set_ylabel("inputs (%)")
+        fig.tight_layout()
+
+
+class StagesExplorer(Explorer):
+    """How many layer-wise stages are trained (§5.3): the network after k stages is the first
+    k blocks with exits 1..k. Move k and the threshold → accuracy and cost (as a fraction of
+    the full L-block network).
+
+    probs: (L, N, K) test outputs of the layer-wise network's exits 1..L;
+    reference: optional (L, N, K) outputs of a jointly trained twin, for comparison."""
+
+    def __init__(self, probs, labels, costs: CostProfile, reference=None):
+        self.probs = check_probs(probs)
+        self.labels = check_labels(labels, self.probs.shape[1])
+        self.costs = _check_costs(costs)
+        L = costs.num_blocks
+        if self.probs.shape[0] != L:
+            raise ValueError(
+                f"probs must hold one exit per block (L={L}), got {self.probs.shape[0]}"
+            )
+        self.accuracy_per_exit = exit_accuracies(self.probs, self.labels).tolist()
+        self.reference = None
+        if reference is not None:
+            reference = check_probs(reference, "reference")
+            if reference.shape != self.probs.shape:
+                raise ValueError(f"reference must have shape {tuple(self.probs.shape)}")
+            self.reference = exit_accuracies(reference, self.labels).tolist()
+        self.stages = widgets.IntSlider(
+            value=L,
+            min=1,
+            max=L,
+            description="stages trained",
+            style={"description_width": "initial"},
+        )
+        self.threshold = threshold_slider("threshold", 0.5)
+        self.controls = {"stages": self.stages, "threshold": self.threshold}
+
+    def compute(self, stages=None, threshold=0.5) -> dict:
+        L = self.costs.num_blocks
+        k = L if stages is None else int(stages)
+        if not 1 <= k <= L:
+            raise ValueError(f"stages must be in 1..{L}, got {stages}")
+        exits = tuple(range(1, k + 1))
+        Gamma = cumulative_costs(self.costs.gamma_f[:k], self.costs.gamma_c, exits)
+        result = _policy(self.probs[:k], self.labels, threshold, Gamma, self.costs.full)
+        result.update(exits=exits, accuracy_per_exit=tuple(self.accuracy_per_exit[:k]))
+        return result
+
+    def plot(self, result: dict) -> None:
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 2.6))
+        L = self.costs.num_blocks
+        x = torch.arange(1, L + 1)
+        on = [i in result["exits"] for i in range(1, L + 1)]
+        a1.bar(
+            x - 0.2,
+            [100 * a for a in self.accuracy_per_exit],
+            0.4,
+            label="layer-wise",
+            color=["tab:blue" if o else "lightgray" for o in on],
+        )
+        if self.reference is not None:
+            a1.bar(
+                x + 0.2, [100 * a for a in self.reference], 0.4, label="joint", color="tab:orange"
+            )
+        a1.set(xlabel="exit (block)", ylabel="test accuracy (%)", ylim=(0, 100), xticks=x.tolist())
+        a1.legend(loc="lower right")
+        fractions = list(result["exit_fractions"]) + [0.0] * (L - len(result["exits"]))
+        exit_bars(a2, range(1, L + 1), fractions, "where inputs leave", on)
+        a2.set_ylabel("inputs (%)")
+        fig.tight_layout()
+
+
+class HeadKindExplorer(Explorer):
+    """Choose the head at each early exit of a frozen backbone (§5.4), or none, and move the
+    threshold → accuracy and cost.
+
+    probs_by_kind: {kind: (E, N, K) test outputs of the backbone with heads of that kind at
+    the early exits `exits[:-1]` and the backbone's own final head};
+    gamma_c_by_kind: {kind: {exit: FLOPs of that head}}; costs: the backbone's γ_f and its
+    final head's γ_c."""
+
+    def __init__(self, probs_by_kind: dict, gamma_c_by_kind: dict, labels, costs, exits):
+        if not isinstance(probs_by_kind, dict) or not probs_by_kind:
+            raise TypeError("probs_by_kind must be a non-empty dict {kind: probs (E, N, K)}")
+        self.costs, self.exits = _check_costs(costs), tuple(exits)
+        L = costs.num_blocks
+        if self.exits[-1] != L:
+            raise ValueError(f"exits must end with the final block L={L}, got {self.exits}")
+        self.probs = {k: check_probs(p, f"probs_by_kind[{k!r}]") for k, p in probs_by_kind.items()}
+        first = next(iter(self.probs.values()))
+        for k, p in self.probs.items():
+            if p.shape != first.shape or p.shape[0] != len(self.exits):
+                raise ValueError(f"probs_by_kind[{k!r}] must have shape {tuple(first.shape)}")
+            if set(gamma_c_by_kind.get(k, {})) < set(self.exits[:-1]):
+                raise ValueError(f"gamma_c_by_kind[{k!r}] must give the FLOPs of every early exit")
+        self.labels = check_labels(labels, first.shape[1])
+        self.gamma_c = {k: dict(v) for k, v in gamma_c_by_kind.items()}
+        self.accuracy = {k: exit_accuracies(p, self.labels).tolist() for k, p in self.probs.items()}
+        kinds = ["none", *self.probs]
+        default = next(iter(self.probs))
+        self.kinds = {
+            f"head_{e}": widgets.Dropdown(
+                options=kinds,
+                value=default,
+                description=f"exit {e}",
+                layout=widgets.Layout(width="170px"),
+            )
+            for e in self.exits[:-1]
+        }
+        self.threshold = threshold_slider("threshold", 0.5)
+        self.controls = {**self.kinds, "threshold": self.threshold}
+
+    def layout(self) -> widgets.Widget:
+        return widgets.VBox([widgets.HBox(list(self.kinds.values())), self.threshold])
+
+    def compute(self, threshold=0.5, **kinds) -> dict:
+        default = next(iter(self.probs))
+        chosen = {}
+        for e in self.exits[:-1]:
+            kind = kinds.get(f"head_{e}", default)
+            if kind != "none" and kind not in self.probs:
+                raise ValueError(
+                    f"head_{e} must be 'none' or one of {tuple(self.probs)}, got {kind!r}"
+                )
+            if kind != "none":
+                chosen[e] = kind
+        L = self.exits[-1]
+        exits = tuple(chosen) + (L,)
+        rows = [self.probs[chosen[e]][self.exits.index(e)] for e in chosen]
+        rows.append(self.probs[default][-1])
+        gamma_c = {e: self.gamma_c[chosen[e]][e] for e in chosen}
+        gamma_c[L] = self.costs.gamma_c[L]
+        Gamma = cumulative_costs(self.costs.gamma_f, gamma_c, exits)
+        result = _policy(torch.stack(rows), self.labels, threshold, Gamma, self.costs.full)
+        accuracy = [self.accuracy[chosen[e]][self.exits.index(e)] for e in chosen]
+        result.update(
+            exits=exits,
+            heads=tuple(chosen[e] for e in chosen) + ("final",),
+            accuracy_per_exit=tuple(accuracy) + (self.accuracy[default][-1],),
+        )
+        return result
+
+    def plot(self, result: dict) -> None:
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 2.6))
+        on = [e in result["exits"] for e in self.exits]
+        acc = dict(zip(result["exits"], result["accuracy_per_exit"]))
+        exit_bars(a1, self.exits, [acc.get(e, 0.0) for e in self.exits], "each exit alone", on)
+        a1.set_ylabel("test accuracy (%)")
+        fractions = dict(zip(result["exits"], result["exit_fractions"]))
+        exit_bars(
+            a2, self.exits, [fractions.get(e, 0.0) for e in self.exits], "where inputs leave", on
+        )
+        a2.set_ylabel("inputs (%)")
+        fig.tight_layout()
+
+    def summary(self, result: dict) -> str:
+        heads = ", ".join(f"exit {e}: {h}" for e, h in zip(result["exits"], result["heads"]))
+        return f"{heads}\n{super().summary(result)}"

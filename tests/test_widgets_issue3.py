@@ -1,0 +1,106 @@
+"""Tests for the explorers of notebooks 02, 06 and 07: set a control's `.value`, check
+`result()` against the tools it wraps."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from mexit.cost import CostProfile
+from mexit.gates import gate_exits
+from mexit.placement import optimal_placement
+from mexit.policies import LearnedConfidence, oracle_curve, policy_exits
+from mexit.widgets import CostRegExplorer, PlacementSearchExplorer, PolicyExplorer
+
+
+@pytest.fixture
+def problem(make_probs):
+    probs, labels = make_probs(E=4, N=120, K=5, spread=3.0)
+    costs = CostProfile((10, 20, 30, 40), {1: 1, 2: 1, 3: 2, 4: 2})
+    return probs, labels, costs
+
+
+def test_placement_search_explorer(problem):
+    probs, labels, costs = problem
+    w = PlacementSearchExplorer(probs, labels, costs, (1, 2, 3, 4), target_accuracy=0.2)
+    w.threshold.value = 0.6
+    search = optimal_placement(probs, labels, costs, 0.6, 0.2)
+    for e in (1, 2, 3):  # switch on exactly the optimal set
+        w.toggles[f"exit_{e}"].value = e in search.best.exits
+    r = w.result()
+    assert r["exits"] == search.best.exits + (4,)
+    assert r["optimal_exits"] == search.best.exits and r["is_optimal"]
+    assert r["mean_flops"] == pytest.approx(search.best.mean_flops)
+    # any other set is not optimal unless it costs the same and meets the target
+    other = tuple(e for e in (1, 2, 3) if e not in search.best.exits)
+    for e in (1, 2, 3):
+        w.toggles[f"exit_{e}"].value = e in other
+    r2 = w.result()
+    assert r2["is_optimal"] == search.is_optimal(other)
+    assert "optimal" in w.summary(r2)
+    # the greedy TH slider: TH = 0 keeps no exit, and the greedy set is scored like any set
+    w.th.value = 0.0
+    r3 = w.result()
+    assert r3["greedy_exits"] == ()
+    assert r3["greedy_cost_fraction"] == pytest.approx(search.score(()).cost_fraction)
+    w.plot(r2)
+    with pytest.raises(ValueError, match="target_accuracy must be <= 1"):
+        PlacementSearchExplorer(probs, labels, costs, (1, 2, 3, 4), target_accuracy=1.5)
+    with pytest.raises(ValueError, match="every block"):
+        PlacementSearchExplorer(probs[[0, 3]], labels, costs, (2, 4))
+
+
+def test_policy_explorer(problem):
+    probs, labels, costs = problem
+    Gamma = costs.Gamma((1, 2, 3))
+    g = LearnedConfidence(4).fit(probs, labels)
+    w = PolicyExplorer(probs, labels, Gamma, costs.full, (1, 2, 3, 4), learned=g)
+    oracle = oracle_curve(probs, labels, Gamma, costs.full)
+    for criterion in ("entropy", "unnormalized_entropy", "max_probability", "learned"):
+        w.criterion.value = criterion
+        lo, hi = sorted((w.threshold.min, w.threshold.max))
+        if criterion == "unnormalized_entropy":
+            assert hi == pytest.approx(math.log(5))
+        w.threshold.value = (lo + hi) / 2
+        r = w.result()
+        idx = policy_exits(probs, w.threshold.value, criterion, g)
+        assert r["exit_counts"] == tuple(torch.bincount(idx, minlength=4).tolist())
+        assert r["oracle_cost_fraction"] == pytest.approx(oracle.cost_at(r["accuracy"]))
+        assert r["gap_to_oracle"] >= 1.0 - 1e-9  # no policy beats the oracle
+    # per-exit thresholds: the strictest at every exit sends everyone to the final exit
+    w.criterion.value = "max_probability"
+    w.shared.value = False
+    for s in w.per_exit.values():
+        s.value = 1.0
+    r = w.result()
+    assert r["cost_fraction"] == pytest.approx(float(Gamma[-1]) / costs.full)
+    w.plot(r)
+    with pytest.raises(ValueError, match="criterion must be one of"):
+        PolicyExplorer(probs, labels, Gamma, criterion="learned")
+
+
+def test_cost_reg_explorer(problem):
+    probs, labels, costs = problem
+    Gamma = costs.Gamma((1, 2, 3))
+    gen = torch.Generator().manual_seed(0)
+    runs = {lam: (probs, torch.rand(120, 3, generator=gen)) for lam in (0.0, 1.0, 4.0)}
+    w = CostRegExplorer(
+        runs, labels, Gamma, costs.full, (1, 2, 3, 4), frontier=([0.5, 1.0], [0.3, 0.4])
+    )
+    w.lam.value = 4.0
+    w.threshold.value = 0.7
+    r = w.result()
+    idx = gate_exits(runs[4.0][1], 0.7)
+    assert r["exit_counts"] == tuple(torch.bincount(idx, minlength=4).tolist())
+    assert r["mean_flops"] == pytest.approx(float(Gamma[idx].mean()))
+    w.threshold.value = 0.0  # every gate open: everyone leaves at the first exit
+    assert w.result()["exit_counts"][0] == 120
+    w.plot(w.result())
+    with pytest.raises(ValueError, match="lam must be one of"):
+        w.compute(lam=2.0)
+    with pytest.raises(ValueError, match="λ \\(runs key\\) must be >= 0"):
+        CostRegExplorer({-1.0: runs[0.0]}, labels, Gamma)
+    with pytest.raises(ValueError, match="gates must have shape"):
+        CostRegExplorer({0.0: (probs, torch.rand(120, 2))}, labels, Gamma)
