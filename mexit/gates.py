@@ -362,7 +362,7 @@ def pretrained_gated(
     The fit history is attached as `model.history`."""
     import copy
 
-    from .checkpoints import cached_model, pretrained
+    from .checkpoints import cache_name, cached_model, pretrained, state_fingerprint
     from .data import load_mnist1d
     from .training import History
 
@@ -381,6 +381,7 @@ def pretrained_gated(
     if data is None:
         raise ValueError(f"base must be an MNIST-1D reference model, got {base!r}")
     reference = pretrained(base, progress=progress, root=root)
+    config["reference"] = state_fingerprint(reference)  # retrain if the reference changes
 
     def build():
         return GatedExits(copy.deepcopy(reference), data.input_shape)
@@ -390,7 +391,7 @@ def pretrained_gated(
         return {"train_loss": h.train_loss, "val_accuracy": h.val_accuracy, "seconds": h.seconds}
 
     model, extras = cached_model(
-        f"gated_{base}_lam{lam:g}", config, build, train, root=root, retrain=retrain
+        cache_name(f"gated_{base}", config), config, build, train, root=root, retrain=retrain
     )
     model.history = History(
         exits=model.exits,
