@@ -1,0 +1,120 @@
+"""Local learning and feedback alignment (survey §7.1): mexit.local."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import mexit
+from mexit import local
+
+
+def test_feedback_alignment_uses_K_in_backward_by_hand():
+    h = torch.tensor([[1.0, 2.0, 3.0], [0.0, -1.0, 2.0]], requires_grad=True)
+    M = torch.tensor([[1.0, 0.0, -1.0], [0.5, 1.0, 0.0]])
+    K = torch.tensor([[0.0, 2.0, 1.0], [-1.0, 0.0, 1.0]])
+    delta = torch.tensor([[1.0, -2.0], [0.5, 3.0]])
+    c = local.feedback_alignment(h, M, K)
+    c.backward(delta)
+    # forward: c[n, k] = sum_j M[k, j] h[n, j]
+    hv = h.detach()
+    expected_c = [[sum(M[k, j] * hv[n, j] for j in range(3)) for k in range(2)] for n in range(2)]
+    assert torch.allclose(c, torch.tensor(expected_c))
+    # backward: dL/dh[n, j] = sum_k delta[n, k] K[k, j]  (not M)
+    by_hand = [[sum(delta[n, k] * K[k, j] for k in range(2)) for j in range(3)] for n in range(2)]
+    assert torch.allclose(h.grad, torch.tensor(by_hand))
+    assert not torch.allclose(h.grad, delta @ M)
+
+
+def test_feedback_alignment_gives_M_its_local_gradient_when_it_learns():
+    g = torch.Generator().manual_seed(0)
+    h = torch.randn(5, 4, generator=g)
+    M = torch.randn(3, 4, generator=g, requires_grad=True)
+    K = torch.randn(3, 4, generator=g)
+    delta = torch.randn(5, 3, generator=g)
+    local.feedback_alignment(h, M, K).backward(delta)
+    assert torch.allclose(M.grad, delta.T @ h, atol=1e-6)  # the outer product δ^T h
+    assert K.grad is None
+
+
+def test_local_head_backward_goes_through_K_and_M_is_fixed():
+    head = local.LocalHead((2, 3), num_classes=4, feedback="random", seed=1)
+    assert list(head.parameters()) == []
+    h = torch.randn(6, 2, 3, requires_grad=True)
+    delta = torch.randn(6, 4)
+    head(h).backward(delta)
+    assert torch.allclose(h.grad.flatten(1), delta @ head.K, atol=1e-6)
+    exact = local.LocalHead((2, 3), num_classes=4, feedback="transpose", seed=1)
+    h2 = h.detach().clone().requires_grad_(True)
+    exact(h2).backward(delta)
+    assert torch.allclose(exact.M, head.M)  # same seed, same M
+    assert torch.allclose(h2.grad.flatten(1), delta @ exact.M, atol=1e-6)
+    assert not torch.allclose(h.grad, h2.grad)
+
+
+def test_local_head_learn_M_and_pooling():
+    head = local.LocalHead((8, 10), 5, feedback="random", learn_M=True, output_size=2)
+    assert [n for n, _ in head.named_parameters()] == ["M"]
+    assert head.M.shape == (5, 16)
+    assert head(torch.randn(3, 8, 10)).shape == (3, 5)
+    assert 0.0 <= head.alignment_angle() <= 180.0
+
+
+def test_no_gradient_crosses_blocks(tiny_cnn, make_inputs):
+    x = make_inputs(8, (1, 16))
+    model = local.local_learning_model(tiny_cnn, (1, 16), feedback="random", learn_M=True)
+    for i in model.exits:
+        reached = local.cross_block_gradients(model, x, exit_block=i)
+        assert [j for j, r in reached.items() if r] == [i]
+    # the joint model it was built from lets the final head's error reach every block
+    joint = mexit.mnist1d_cnn(channels=(4, 8, 8, 8), strides=(1, 2, 2, 1), input_length=16)
+    assert all(local.cross_block_gradients(joint, x, exit_block=4).values())
+
+
+def test_later_heads_leave_earlier_blocks_without_gradient(tiny_cnn, make_inputs):
+    model = local.local_learning_model(tiny_cnn, (1, 16), feedback="transpose").train()
+    outputs = model(make_inputs(8, (1, 16)))
+    sum(o.square().sum() for o in outputs[1:]).backward()  # heads 2..L only
+    assert all(p.grad is None for p in model.blocks[0].parameters())
+    assert all(p.grad is not None for p in model.blocks[1].parameters())
+
+
+def test_cross_block_gradients_leaves_the_model_as_it_was(tiny_cnn, make_inputs):
+    model = local.local_learning_model(tiny_cnn, (1, 16))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    local.cross_block_gradients(model, make_inputs(8, (1, 16)), exit_block=2)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_train_local_caches(tmp_path):
+    mexit.seed_everything(0)
+    model, extras = local.train_local("transpose", True, epochs=1, root=tmp_path, progress=False)
+    assert (tmp_path / "checkpoints" / "local_transpose_learnedM.pt").exists()
+    assert len(extras["val_accuracy"]) == 1
+    again, extras2 = local.train_local("transpose", True, epochs=1, root=tmp_path, progress=False)
+    assert extras2 == extras
+    assert all(
+        torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values())
+    )
+
+
+def test_bad_input(tiny_cnn, make_inputs):
+    with pytest.raises(ValueError, match="feedback must be one of"):
+        local.LocalHead((4,), 3, feedback="hebbian")
+    with pytest.raises(ValueError, match="feedback"):
+        local.local_learning_model(tiny_cnn, (1, 16), feedback="sign")
+    with pytest.raises(ValueError, match="feedback"):
+        local.train_local("bogus")
+    with pytest.raises(TypeError, match="backbone"):
+        local.local_learning_model(torch.nn.Linear(2, 2), (1, 16))
+    with pytest.raises(TypeError, match="learn_M"):
+        local.LocalHead((4,), 3, learn_M="yes")
+    with pytest.raises(ValueError, match="output_size"):
+        local.LocalHead((4,), 3, output_size=2)
+    with pytest.raises(ValueError, match="shape of M"):
+        local.feedback_alignment(torch.ones(2, 3), torch.ones(2, 3), torch.ones(3, 3))
+    with pytest.raises(ValueError, match="features"):
+        local.feedback_alignment(torch.ones(2, 4), torch.ones(2, 3), torch.ones(2, 3))
+    with pytest.raises(ValueError, match="exit_block"):
+        local.cross_block_gradients(tiny_cnn, make_inputs(4, (1, 16)), exit_block=7)
