@@ -31,7 +31,6 @@ from .inference import (
 )
 from .models import MultiExitNet
 from .policies import oracle_curve
-from .widgets import PlacementExplorer, ThresholdExplorer
 
 GRID = [i / 200 for i in range(201)]
 
@@ -129,17 +128,51 @@ def bench_policies(probs, labels, Gamma) -> list[dict]:
     return rows
 
 
-def bench_widgets(model, costs, probs, labels, repeats: int) -> list[dict]:
-    """Median `compute()` latency of the core explorers at their current control values."""
-    widgets = {
-        "ThresholdExplorer": ThresholdExplorer(
-            probs, labels, costs.Gamma(model.exits), full_cost=costs.full, exits=model.exits
-        ),
-        "PlacementExplorer": PlacementExplorer(probs, labels, costs, model.exits),
+def every_widget(model, costs: CostProfile, probs, labels, input_shape=(1, 40)) -> dict:
+    """One instance of every explorer of the notebooks, fed with the reference model's test
+    outputs (compute time depends on the sizes — exits, inputs, classes — not on values)."""
+    from . import tiers, widgets
+
+    g = torch.Generator().manual_seed(0)
+    E, N, _ = probs.shape
+    exits, Gamma = model.exits, costs.Gamma(model.exits)
+    variants = {name: probs[:, torch.randperm(N, generator=g)] for name in ("a", "b", "c")}
+    gates = {
+        lam: (probs, torch.rand(N, E - 1, generator=g, dtype=torch.float64))
+        for lam in (0.0, 1.0, 4.0)
     }
+    planes = {beta: [(float(8 - i), float(i)) for i in range(E)] for beta in (0.0, 0.1, 0.5)}
+    system = tiers.tier_system([1e7, 1e9, 2e10], [0.01, 0.03], [1e6, 1.25e7])
+    h_bytes = tiers.embedding_bytes(model, input_shape)
+    return {
+        "ThresholdExplorer": widgets.ThresholdExplorer(probs, labels, Gamma, costs.full, exits),
+        "PlacementExplorer": widgets.PlacementExplorer(probs, labels, costs, exits),
+        "PlacementSearchExplorer": widgets.PlacementSearchExplorer(probs, labels, costs, exits),
+        "PolicyExplorer": widgets.PolicyExplorer(probs, labels, Gamma, costs.full, exits),
+        "CostRegExplorer": widgets.CostRegExplorer(gates, labels, Gamma, costs.full, exits),
+        "SchemeExplorer": widgets.SchemeExplorer(variants, labels, costs, exits),
+        "StagesExplorer": widgets.StagesExplorer(probs, labels, costs, reference=probs),
+        "HeadKindExplorer": widgets.HeadKindExplorer(
+            variants, {k: dict(costs.gamma_c) for k in variants}, labels, costs, exits
+        ),
+        "FeedbackExplorer": widgets.FeedbackExplorer(
+            variants, labels, {k: costs for k in variants}, exits
+        ),
+        "TierExplorer": widgets.TierExplorer(probs, labels, costs, exits, h_bytes, system),
+        "InformationExplorer": widgets.InformationExplorer(
+            planes, {b: probs for b in planes}, labels, {b: costs for b in planes}, exits
+        ),
+        "BackboneExplorer": widgets.BackboneExplorer(
+            {k: (v, labels, costs, exits) for k, v in variants.items()}
+        ),
+    }
+
+
+def bench_widgets(model, costs, probs, labels, repeats: int) -> list[dict]:
+    """Median `compute()` latency of every explorer at its current control values."""
     return [
         {"widget": name, "compute_ms": 1e3 * median_time(w.result, repeats)}
-        for name, w in widgets.items()
+        for name, w in every_widget(model, costs, probs, labels).items()
     ]
 
 

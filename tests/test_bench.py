@@ -30,3 +30,17 @@ def test_median_time_runs_warmup_and_repeats():
     calls = []
     t = bench.median_time(lambda: calls.append(1), repeats=5, warmup=2)
     assert len(calls) == 7 and t >= 0.0
+
+
+def test_every_explorer_of_the_package_is_benchmarked(make_cnn):
+    model = make_cnn()
+    x = torch.randn(30, 1, 16)
+    costs = mexit.measure_costs(model, (1, 16))
+    probs = mexit.exit_probs(model, x)
+    labels = torch.randint(0, probs.shape[-1], (30,))
+    made = bench.every_widget(model, costs, probs, labels, input_shape=(1, 16))
+    explorers = {n for n in mexit.widgets.__all__ if n != "Explorer"}
+    assert set(made) == explorers
+    for w in made.values():
+        r = w.result()
+        assert 0.0 <= r["accuracy"] <= 1.0

@@ -15,4 +15,18 @@ from .training import HeadKindExplorer as HeadKindExplorer
 from .training import SchemeExplorer as SchemeExplorer
 from .training import StagesExplorer as StagesExplorer
 
-__all__ = ["Explorer", "PlacementExplorer", "ThresholdExplorer"]
+__all__ = [
+    "BackboneExplorer",
+    "CostRegExplorer",
+    "Explorer",
+    "FeedbackExplorer",
+    "HeadKindExplorer",
+    "InformationExplorer",
+    "PlacementExplorer",
+    "PlacementSearchExplorer",
+    "PolicyExplorer",
+    "SchemeExplorer",
+    "StagesExplorer",
+    "ThresholdExplorer",
+    "TierExplorer",
+]
