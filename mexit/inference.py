@@ -43,14 +43,29 @@ def _check_criterion(criterion: str) -> str:
     return criterion
 
 
+def _bound(thresholds: torch.Tensor, num_classes: int, criterion: str) -> torch.Tensor:
+    """The exit test as a bound on a cheap score: entropy H ≤ β (eq. 11) is
+    Σ_t c_t log c_t ≥ −β log C, with no division per input; β ≥ 1 lets every input out
+    (H ≤ 1 always). max_probability: max_t c_t ≥ τ."""
+    if criterion == "entropy":
+        bound = -(thresholds * math.log(num_classes))
+        return torch.where(thresholds >= 1, torch.full_like(bound, -math.inf), bound)
+    return thresholds
+
+
+def _passes(probs: torch.Tensor, bound: torch.Tensor, criterion: str) -> torch.Tensor:
+    """Which rows of `probs` (..., N, K) clear `bound` (see `_bound`)."""
+    if criterion == "entropy":
+        return torch.xlogy(probs, probs).sum(-1) >= bound
+    return probs.amax(-1) >= bound
+
+
 def _confident(probs: torch.Tensor, thresholds: torch.Tensor, criterion: str) -> torch.Tensor:
     """Exit decision for outputs `probs` (..., N, K) against thresholds broadcast on (..., 1).
 
     entropy: exit when H ≤ β_i; max_probability: exit when max_t c_it ≥ τ_i."""
-    if criterion == "entropy":
-        score = (-torch.xlogy(probs, probs).sum(-1) / math.log(probs.shape[-1])).clamp(0.0, 1.0)
-        return score <= thresholds
-    return probs.max(-1).values >= thresholds
+    th = torch.as_tensor(thresholds, dtype=probs.dtype)
+    return _passes(probs, _bound(th, probs.shape[-1], criterion), criterion)
 
 
 def simulate_exits(probs, thresholds, criterion: str = "entropy") -> torch.Tensor:
@@ -192,7 +207,7 @@ def early_exit_predict(
     check_tensor(x, "x", dtype_kind="float")
     criterion = _check_criterion(criterion)
     exits, L = model.exits, model.num_blocks
-    th = check_thresholds(thresholds, len(exits)).tolist()
+    th = check_thresholds(thresholds, len(exits)).to(x.dtype)
     if costs is None:
         costs = measure_costs(model, tuple(x.shape[1:]))
     if not isinstance(costs, CostProfile):
@@ -206,38 +221,39 @@ def early_exit_predict(
     N = x.shape[0]
     predictions = torch.empty(N, dtype=torch.long)
     exit_index = torch.empty(N, dtype=torch.long)
-    flops = torch.zeros(N, dtype=torch.float64)
-    spent = 0.0  # FLOPs per input for the rows still active (all active rows share it)
+    spent, Gamma = 0.0, []  # FLOPs spent so far by each row still active; Γ of each exit
     active = torch.arange(N)
     was_training = model.training
     if was_training:  # toggling modes walks every submodule: only pay for it when needed
         model.eval()
     try:
         with torch.inference_mode():
-            h, k = x, 0
+            h, k, bounds = x, 0, None
             for i, block in enumerate(model.blocks, 1):
                 h = block(h)
                 spent += costs.gamma_f[i - 1]
                 if i != exits[k]:
                     continue
                 p = model.heads[str(i)](h).softmax(-1)
+                if bounds is None:  # the exit tests, computed once per call
+                    bounds = _bound(th, p.shape[-1], criterion).unbind()
                 spent += costs.gamma_c[i]
-                done = None if i == L else _confident(p, th[k], criterion)
+                Gamma.append(spent)
+                done = None if i == L else _passes(p, bounds[k], criterion)
                 n_done = len(active) if done is None else int(done.sum())
                 if n_done == len(active):  # every row still active leaves here
                     predictions[active] = p.argmax(-1)
                     exit_index[active] = k
-                    flops[active] = spent
                     break
                 if n_done:  # some leave: record them, carry on with the others only
                     rows = active[done]
                     predictions[rows] = p[done].argmax(-1)
                     exit_index[rows] = k
-                    flops[rows] = spent
                     keep = ~done
                     active, h = active[keep], h[keep]
                 k += 1
     finally:
         if was_training:
             model.train()
+    flops = torch.tensor(Gamma, dtype=torch.float64)[exit_index]
     return EarlyExitResult(predictions, exit_index, flops)
