@@ -35,7 +35,7 @@ from .inference import (
 )
 from .models import MultiExitNet, build_model, cnn2d, mlp, mnist1d_cnn
 from .seed import seed_everything
-from .training import History, evaluate, fit, joint_loss
+from .training import History, evaluate, fit, fit_bundle, joint_loss
 
 __version__ = "0.1.0"
 
@@ -57,6 +57,7 @@ __all__ = [
     "exit_probs",
     "expected_cost",
     "fit",
+    "fit_bundle",
     "joint_loss",
     "linear_head",
     "load_dataset",

@@ -17,7 +17,7 @@ from .checkpoints import cached_model
 from .data import load_mnist1d
 from .inference import _check_criterion, _confident
 from .models import mnist1d_cnn
-from .training import fit
+from .training import fit_bundle
 
 
 def _check_pair(small_probs, large_probs):
@@ -142,19 +142,16 @@ def train_small_network(
 
     def train(model):
         data = load_mnist1d()
-        h = fit(
+        h = fit_bundle(
             model,
-            data.x_train,
-            data.y_train,
-            data.x_val,
-            data.y_val,
+            data,
             epochs=epochs,
             lr=lr,
             batch_size=128,
             progress=progress,
             desc="training the small network",
         )
-        return {"val_accuracy": h.val_accuracy, "seconds": h.seconds}
+        return h.as_dict()
 
     name = "cascade_small_" + "-".join(str(c) for c in channels)
     return cached_model(name, config, build, train, root=root)

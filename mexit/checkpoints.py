@@ -23,7 +23,7 @@ from ._checks import check_int
 from .data import data_dir, load_dataset
 from .models import MultiExitNet, build_model
 from .seed import seed_everything
-from .training import History, fit
+from .training import History, fit_bundle
 
 
 @contextlib.contextmanager
@@ -156,19 +156,16 @@ def pretrained(
 
     def train(model):
         data = load_dataset(recipe["dataset"])
-        h = fit(
+        h = fit_bundle(
             model,
-            data.x_train,
-            data.y_train,
-            data.x_val,
-            data.y_val,
+            data,
             epochs=recipe["epochs"],
             lr=recipe["lr"],
             batch_size=recipe["batch_size"],
             progress=progress,
             desc=f"training {name}",
         )
-        return {"train_loss": h.train_loss, "val_accuracy": h.val_accuracy, "seconds": h.seconds}
+        return h.as_dict()
 
     model, extras = cached_model(name, recipe, build, train, root=root, retrain=retrain)
     model.history = History(

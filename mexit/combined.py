@@ -24,7 +24,7 @@ from ._checks import check_float, check_int, check_tensor
 from .checkpoints import cache_name, cached_model, state_fingerprint
 from .data import load_dataset
 from .models import MultiExitNet
-from .training import History, fit
+from .training import History, fit_bundle
 
 MODES = ("free", "positive", "softmax", "max", "average")
 LEARNED = ("free", "positive", "softmax")
@@ -153,12 +153,9 @@ def run_combined(
         groups = [{"params": theta, "lr": lr}]  # fit's one-cycle peaks at each group's lr
         if net.raw_alpha is not None:
             groups.append({"params": [net.raw_alpha], "lr": alpha_lr})
-        h = fit(
+        h = fit_bundle(
             net,
-            data.x_train,
-            data.y_train,
-            data.x_val,
-            data.y_val,
+            data,
             epochs=epochs,
             lr=lr,
             batch_size=batch_size,
@@ -167,7 +164,7 @@ def run_combined(
             progress=progress,
             desc=f"combined ({mode})",
         )
-        return {"train_loss": h.train_loss, "val_accuracy": h.val_accuracy, "seconds": h.seconds}
+        return h.as_dict()
 
     net, extras = cached_model(
         cache_name(f"combined_{mode}", config),

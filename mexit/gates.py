@@ -300,7 +300,7 @@ def train_gated(
     data: a `mexit.DataBundle` (train split trains, validation split is monitored).
     costs: the CostProfile whose Γ the regulariser uses (default: `model.costs()`).
     Returns the fit History."""
-    from .training import fit
+    from .training import fit_bundle
 
     if not isinstance(model, GatedExits):
         raise TypeError(f"model must be a GatedExits, got {type(model).__name__}")
@@ -309,12 +309,9 @@ def train_gated(
     if not isinstance(costs, CostProfile):
         raise TypeError(f"costs must be a CostProfile, got {type(costs).__name__}")
     loss = gated_loss(lam, costs.Gamma(model.exits), costs.full, alpha)
-    return fit(
+    return fit_bundle(
         model,
-        data.x_train,
-        data.y_train,
-        data.x_val,
-        data.y_val,
+        data,
         epochs=epochs,
         lr=lr,
         batch_size=batch_size,
@@ -388,7 +385,7 @@ def pretrained_gated(
 
     def train(model):
         h = train_gated(model, data, lam, alpha=alpha, epochs=epochs, lr=lr, progress=progress)
-        return {"train_loss": h.train_loss, "val_accuracy": h.val_accuracy, "seconds": h.seconds}
+        return h.as_dict()
 
     model, extras = cached_model(
         cache_name(f"gated_{base}", config), config, build, train, root=root, retrain=retrain

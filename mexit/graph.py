@@ -20,7 +20,7 @@ from ._checks import check_float, check_int
 from .checkpoints import cached_model
 from .data import DataBundle
 from .models import MultiExitNet
-from .training import fit
+from .training import fit_bundle
 
 N_MARKERS = 2
 
@@ -168,18 +168,15 @@ def train_graph_network(
 
     def train(model):
         data = load_graph_distance()
-        h = fit(
+        h = fit_bundle(
             model,
-            data.x_train,
-            data.y_train,
-            data.x_val,
-            data.y_val,
+            data,
             epochs=epochs,
             lr=lr,
             batch_size=128,
             progress=progress,
             desc="training the graph network",
         )
-        return {"val_accuracy": h.val_accuracy, "seconds": h.seconds}
+        return h.as_dict()
 
     return cached_model("graph_network", config, graph_network, train, root=root)

@@ -26,7 +26,7 @@ from .checkpoints import cached_model
 from .data import load_mnist1d
 from .heads import pooled_head
 from .models import MultiExitNet, embedding_shapes, mnist1d_cnn
-from .training import fit
+from .training import fit_bundle
 
 LOG2 = math.log(2.0)
 
@@ -294,19 +294,16 @@ def train_ib(
 
     def train(model):
         data = load_mnist1d()
-        h = fit(
+        h = fit_bundle(
             model,
-            data.x_train,
-            data.y_train,
-            data.x_val,
-            data.y_val,
+            data,
             epochs=epochs,
             lr=lr,
             loss=local_ib_loss(model, beta, noise),
             progress=progress,
             desc=f"local IB, β = {beta}",
         )
-        return {"train_loss": h.train_loss, "val_accuracy": h.val_accuracy, "seconds": h.seconds}
+        return h.as_dict()
 
     return cached_model(f"ib_beta_{beta:g}", config, build, train, root=root)
 
@@ -345,12 +342,9 @@ def train_joint_with_plane(
                 planes.append(information_plane(m, xs, ys, noise, bins))
                 m.train()
 
-        h = fit(
+        h = fit_bundle(
             model,
-            data.x_train,
-            data.y_train,
-            data.x_val,
-            data.y_val,
+            data,
             epochs=epochs,
             lr=lr,
             batch_size=128,

@@ -18,7 +18,7 @@ from ._checks import check_float, check_int, check_tensor
 from .checkpoints import cached_model
 from .data import load_mnist1d
 from .models import MultiExitNet, embedding_shapes, mnist1d_cnn
-from .training import fit
+from .training import fit_bundle
 
 FEEDBACK_MODES = ("transpose", "random")  # backward through M^T (exact) or a random K
 
@@ -252,19 +252,16 @@ def train_local(
 
     def train(model):
         data = load_mnist1d()
-        h = fit(
+        h = fit_bundle(
             model,
-            data.x_train,
-            data.y_train,
-            data.x_val,
-            data.y_val,
+            data,
             epochs=epochs,
             lr=lr,
             batch_size=128,
             progress=progress,
             desc=f"local learning ({feedback}, M {'learned' if learn_M else 'fixed'})",
         )
-        return {"train_loss": h.train_loss, "val_accuracy": h.val_accuracy, "seconds": h.seconds}
+        return h.as_dict()
 
     name = f"local_{feedback}_{'learned' if learn_M else 'fixed'}M"
     return cached_model(name, config, build, train, root=root)

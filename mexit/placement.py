@@ -321,7 +321,7 @@ def placement_backbone(
     from .checkpoints import cached_model
     from .data import load_mnist1d
     from .models import mnist1d_cnn
-    from .training import History, fit
+    from .training import History, fit_bundle
 
     config = dict(
         channels=[check_int(c, "channel width", low=1) for c in channels],
@@ -338,19 +338,16 @@ def placement_backbone(
 
     def train(model):
         data = load_mnist1d()
-        h = fit(
+        h = fit_bundle(
             model,
-            data.x_train,
-            data.y_train,
-            data.x_val,
-            data.y_val,
+            data,
             epochs=epochs,
             lr=lr,
             batch_size=batch_size,
             progress=progress,
             desc="training the L=6 CNN",
         )
-        return {"train_loss": h.train_loss, "val_accuracy": h.val_accuracy, "seconds": h.seconds}
+        return h.as_dict()
 
     name = f"placement_cnn{len(config['channels'])}"
     model, extras = cached_model(name, config, build, train, root=root, retrain=retrain)

@@ -24,7 +24,7 @@ from .checkpoints import cache_name, cached_model
 from .data import load_dataset
 from .gradients import GradientNormRecorder
 from .models import MultiExitNet, build_model
-from .training import History, fit, joint_loss
+from .training import History, fit_bundle, joint_loss
 
 SCHEMES = ("uniform", "inception", "sdn", "branchynet", "final_only")
 
@@ -116,12 +116,9 @@ def run_scheme(
     def train(net):
         data = load_dataset(dataset)
         recorder = GradientNormRecorder() if record_gradients else None
-        h = fit(
+        h = fit_bundle(
             net,
-            data.x_train,
-            data.y_train,
-            data.x_val,
-            data.y_val,
+            data,
             epochs=epochs,
             lr=lr,
             batch_size=batch_size,
@@ -131,7 +128,7 @@ def run_scheme(
             progress=progress,
             desc=f"JT {config['scheme']}",
         )
-        extras = {"train_loss": h.train_loss, "val_accuracy": h.val_accuracy, "seconds": h.seconds}
+        extras = h.as_dict()
         if recorder is not None:
             extras["gradient_norms"] = recorder.rows
         return extras

@@ -54,6 +54,14 @@ class History:
     def final_accuracy(self) -> list[float]:
         return self.val_accuracy[-1] if self.val_accuracy else []
 
+    def as_dict(self) -> dict:
+        """The record as plain lists, to keep beside cached weights (`cached_model` extras)."""
+        return {
+            "train_loss": self.train_loss,
+            "val_accuracy": self.val_accuracy,
+            "seconds": self.seconds,
+        }
+
 
 def evaluate(model: MultiExitNet, x: torch.Tensor, y: torch.Tensor) -> list[float]:
     """Accuracy of every exit of `model` on (x, y), in [0, 1]."""
@@ -166,3 +174,11 @@ def fit(
     model.eval()
     history.seconds = time.perf_counter() - start
     return history
+
+
+def fit_bundle(model: MultiExitNet, data, **kwargs) -> History:
+    """`fit` on a `DataBundle`: train on its train split, validate on its validation split."""
+    for name in ("x_train", "y_train", "x_val", "y_val"):
+        if not hasattr(data, name):
+            raise TypeError(f"data must be a DataBundle (with {name}), got {type(data).__name__}")
+    return fit(model, data.x_train, data.y_train, data.x_val, data.y_val, **kwargs)

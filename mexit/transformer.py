@@ -14,7 +14,7 @@ from ._checks import check_float, check_int
 from .checkpoints import cached_model
 from .data import load_mnist1d
 from .models import MultiExitNet
-from .training import fit
+from .training import fit_bundle
 
 POOLS = ("cls", "mean")
 
@@ -128,18 +128,15 @@ def train_transformer(
 
     def train(model):
         data = load_mnist1d()
-        h = fit(
+        h = fit_bundle(
             model,
-            data.x_train,
-            data.y_train,
-            data.x_val,
-            data.y_val,
+            data,
             epochs=epochs,
             lr=lr,
             batch_size=128,
             progress=progress,
             desc="training the transformer",
         )
-        return {"val_accuracy": h.val_accuracy, "seconds": h.seconds}
+        return h.as_dict()
 
     return cached_model(f"transformer_{pool}", config, build, train, root=root)
