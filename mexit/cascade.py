@@ -80,6 +80,13 @@ def cascade_curve(
     accuracy–cost curve of the cascade."""
     if thresholds is None:
         thresholds = [round(0.05 * k, 2) for k in range(21)]
+    if isinstance(thresholds, torch.Tensor) or type(thresholds).__module__ == "numpy":
+        thresholds = thresholds.tolist()  # a 1-D tensor or array of thresholds
+    if isinstance(thresholds, (str, bytes)) or not isinstance(thresholds, (list, tuple, range)):
+        name = type(thresholds).__name__
+        raise TypeError(f"thresholds must be a sequence of numbers in [0, 1], got {name}")
+    if len(thresholds) == 0:
+        raise ValueError("thresholds must hold at least one value")
     return [
         evaluate_cascade(small_probs, large_probs, labels, t, cost_small, cost_large, criterion)
         for t in thresholds

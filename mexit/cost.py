@@ -95,7 +95,12 @@ def cumulative_costs(gamma_f, gamma_c, exits) -> torch.Tensor:
 
 
 def _check_Gamma(Gamma, n_exits: int | None = None) -> torch.Tensor:
-    Gamma = torch.as_tensor(Gamma, dtype=torch.float64)
+    if isinstance(Gamma, (str, bytes)):
+        raise TypeError(f"Gamma must be a sequence of numbers, got {type(Gamma).__name__}")
+    try:
+        Gamma = torch.as_tensor(Gamma, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(f"Gamma must be a sequence of numbers, got {type(Gamma).__name__}") from err
     if Gamma.ndim != 1 or Gamma.numel() == 0:
         raise ValueError(f"Gamma must be a 1D sequence of cumulative costs, got {Gamma.shape}")
     if n_exits is not None and Gamma.numel() != n_exits:

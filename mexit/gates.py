@@ -143,13 +143,18 @@ def soft_cost_as_printed(gates: torch.Tensor, epsilon) -> torch.Tensor:
     going from exit j−1 to exit j. It under-counts: an input leaving at j paid ε_1..ε_j, not
     ε_j alone. Kept to show the difference; train with `mexit.cost.expected_cost`."""
     p = exit_probabilities(gates)
-    epsilon = _check_Gamma(epsilon, p.shape[1]).to(p.dtype)
+    try:
+        epsilon = _check_Gamma(epsilon, p.shape[1]).to(p.dtype)
+    except (TypeError, ValueError) as err:  # name the argument: ε plays the role of Γ here
+        raise type(err)(f"epsilon: {err}") from err
     return (p * epsilon).sum(dim=1).mean()
 
 
 def marginal_costs(Gamma) -> torch.Tensor:
     """ε_j = Γ_j − Γ_{j−1} (Γ_0 = 0): the cost of running from exit j−1 on to exit j."""
     Gamma = _check_Gamma(Gamma)
+    if (torch.diff(Gamma) < 0).any():
+        raise ValueError(f"Gamma must be cumulative costs (non-decreasing), got {Gamma.tolist()}")
     return torch.diff(Gamma, prepend=Gamma.new_zeros(1))
 
 
@@ -253,6 +258,14 @@ class GatedLoss:
     Gamma: torch.Tensor
     alpha: float = 0.0
 
+    def __post_init__(self):
+        object.__setattr__(self, "lam", check_float(self.lam, "lam", low=0.0))
+        object.__setattr__(self, "alpha", check_float(self.alpha, "alpha", low=0.0))
+        if not isinstance(self.Gamma, torch.Tensor):
+            object.__setattr__(self, "Gamma", _check_Gamma(self.Gamma).to(torch.float32))
+        elif self.Gamma.ndim != 1 or self.Gamma.numel() == 0:
+            raise ValueError(f"Gamma must be a 1D tensor of costs, got {tuple(self.Gamma.shape)}")
+
     def __call__(self, outputs, y):
         gates = getattr(outputs, "gates", None)
         if gates is None:
@@ -329,6 +342,7 @@ def gated_outputs(model: GatedExits, x: torch.Tensor, batch_size: int = 1000):
     if not isinstance(model, GatedExits):
         raise TypeError(f"model must be a GatedExits, got {type(model).__name__}")
     check_tensor(x, "x", dtype_kind="float")
+    batch_size = check_int(batch_size, "batch_size", low=1)
     was = model.training
     model.eval()
     try:
@@ -364,6 +378,8 @@ def pretrained_gated(
     from .training import History
 
     lam = check_float(lam, "lam", low=0.0)
+    if not isinstance(base, str):
+        raise TypeError(f"base must be a reference model name (str), got {type(base).__name__}")
     config = dict(
         base=base,
         lam=lam,

@@ -134,6 +134,9 @@ class NodeReadout(nn.Module):
     def __init__(self, n_nodes: int, d_model: int, num_classes: int, hidden: int = 32):
         super().__init__()
         self.n = check_int(n_nodes, "n_nodes", low=1)
+        d_model = check_int(d_model, "d_model", low=1)
+        num_classes = check_int(num_classes, "num_classes", low=2)
+        hidden = check_int(hidden, "hidden", low=1)
         self.mlp = nn.Sequential(
             nn.Linear(d_model, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)
         )

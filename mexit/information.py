@@ -202,6 +202,10 @@ def label_information_bound(logits: torch.Tensor, y: torch.Tensor, num_classes: 
     Agakov), with H(Y) the empirical label entropy."""
     check_tensor(logits, "logits", ndim=2, dtype_kind="float")
     check_labels(y, logits.shape[0], "y")
+    if num_classes is not None:
+        num_classes = check_int(num_classes, "num_classes", low=2)
+    if y.min() < 0 or y.max() >= logits.shape[1]:
+        raise ValueError(f"y must hold class indices in 0..{logits.shape[1] - 1} (logits columns)")
     ce = float(F.cross_entropy(logits.float(), y)) / LOG2
     return entropy(y) - ce
 

@@ -123,6 +123,7 @@ def saved_activation_bytes(model: nn.Module, x: torch.Tensor, y: torch.Tensor, l
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     check_tensor(x, "x", dtype_kind="float")
+    check_labels(y, x.shape[0], "y")
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
     seen: dict[int, int] = {}
 
@@ -153,6 +154,7 @@ def stage_activation_bytes(model: MultiExitNet, x: torch.Tensor, y: torch.Tensor
     if not isinstance(model, MultiExitNet):
         raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
     check_tensor(x, "x", dtype_kind="float")
+    check_labels(y, x.shape[0], "y")
     hs = [x] + frozen_embeddings(model, x)
     out = []
     for i in range(1, model.num_blocks + 1):

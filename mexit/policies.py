@@ -49,6 +49,12 @@ def unnormalized_entropy(probs: torch.Tensor) -> torch.Tensor:
 
 def confidence_features(probs: torch.Tensor) -> torch.Tensor:
     """What a learned confidence reads from c_i(x): (max prob, margin top1 − top2, 1 − H)."""
+    if not isinstance(probs, torch.Tensor) or not probs.is_floating_point():
+        raise TypeError(f"probs must be a floating-point tensor, got {type(probs).__name__}")
+    if probs.ndim == 0 or probs.shape[-1] < 2:  # an empty batch (0, K) is fine: it runs in forward
+        raise ValueError(
+            f"probs needs at least 2 classes on the last axis, got {tuple(probs.shape)}"
+        )
     top2 = probs.topk(2, dim=-1).values
     return torch.stack(
         [top2[..., 0], top2[..., 0] - top2[..., 1], 1 - normalized_entropy(probs)], dim=-1
@@ -122,6 +128,9 @@ def _check_policy(criterion: str, learned) -> None:
 
 def threshold_range(criterion: str, num_classes: int) -> tuple[float, float]:
     """(strictest, loosest) threshold of a criterion: nobody / everybody leaves early."""
+    if criterion not in POLICIES:
+        raise ValueError(f"criterion must be one of {POLICIES}, got {criterion!r}")
+    num_classes = check_int(num_classes, "num_classes", low=2)
     if criterion == "entropy":
         return 0.0, 1.0
     if criterion == "unnormalized_entropy":
@@ -172,7 +181,13 @@ def exits_from_scores(scores: torch.Tensor, score_thresholds: torch.Tensor) -> t
     """First early exit k with scores[k] ≥ score_thresholds[k]; E-1 (final) when none."""
     check_tensor(scores, "scores", ndim=2)
     n_early, N = scores.shape
-    t = torch.as_tensor(score_thresholds, dtype=scores.dtype).reshape(-1)
+    try:
+        t = torch.as_tensor(score_thresholds, dtype=scores.dtype).reshape(-1)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(
+            f"score_thresholds must be a number or a sequence of numbers, "
+            f"got {type(score_thresholds).__name__}"
+        ) from err
     if t.numel() == 1:
         t = t.expand(n_early)
     if t.numel() != n_early:

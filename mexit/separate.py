@@ -352,9 +352,17 @@ def _num_classes(model: MultiExitNet) -> int:
 def head_flops(head: nn.Module, in_shape) -> int:
     """Per-input FLOPs of a head on an embedding of shape `in_shape`: measured by
     FlopCounterMode for neural heads, `SklearnHead.flops` for scikit-learn ones."""
+    if not isinstance(head, nn.Module):
+        raise TypeError(f"head must be an nn.Module, got {type(head).__name__}")
+    if isinstance(in_shape, (str, bytes)) or not isinstance(in_shape, (tuple, list)):
+        raise TypeError(f"in_shape must be a tuple of ints like (16, 40), got {in_shape!r}")
+    in_shape = tuple(check_int(s, "in_shape entry", low=1) for s in in_shape)
     if isinstance(head, SklearnHead):
         return head.flops
-    return count_flops(head, torch.zeros(1, *in_shape))
+    try:
+        return count_flops(head, torch.zeros(1, *in_shape))
+    except RuntimeError as err:
+        raise ValueError(f"in_shape {in_shape} does not fit the head: {err}") from err
 
 
 def exit_costs(model: MultiExitNet, input_shape) -> CostProfile:

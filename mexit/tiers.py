@@ -130,6 +130,13 @@ def all_placements(n_blocks: int, n_tiers: int) -> list[tuple[int, ...]]:
 
 def placement_label(placement, names=TIER_NAMES) -> str:
     """'device device | edge | cloud' style label of a placement (blocks in order)."""
+    if isinstance(names, (str, bytes)) or not isinstance(names, Sequence):
+        raise TypeError(f"names must be a sequence of tier names, got {type(names).__name__}")
+    if isinstance(placement, (str, bytes)) or not isinstance(placement, Sequence):
+        raise TypeError(
+            f"placement must be a sequence of one tier per block, got {type(placement).__name__}"
+        )
+    placement = [check_int(t, "placement entry", low=0, high=len(names) - 1) for t in placement]
     parts = []
     for t, group in itertools.groupby(placement):
         n = len(list(group))
@@ -261,6 +268,10 @@ def evaluate_placements(
     exit policy is simulated once, since where the blocks run does not change the exits."""
     probs = check_probs(probs)
     labels = check_labels(labels, probs.shape[1])
+    if not isinstance(costs, CostProfile):
+        raise TypeError(f"costs must be a CostProfile, got {type(costs).__name__}")
+    if not isinstance(system, TierSystem):
+        raise TypeError(f"system must be a TierSystem, got {type(system).__name__}")
     if placements is None:
         placements = all_placements(costs.num_blocks, system.num_tiers)
     policy = evaluate_policy(probs, labels, thresholds, criterion)
@@ -620,9 +631,16 @@ def unresolved_embedding_bytes(exit_index, exits, placement, h_bytes) -> tuple[i
     """Bytes each link must carry if only unresolved inputs cross it: for link t, the
     inputs exiting beyond tier t times the bytes of the embedding leaving tier t."""
     check_tensor(exit_index, "exit_index", ndim=1, dtype_kind="int")
-    exits = tuple(exits)
-    placement = tuple(placement)
+    for name, value in (("exits", exits), ("placement", placement), ("h_bytes", h_bytes)):
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+            raise TypeError(f"{name} must be a sequence, got {type(value).__name__}")
+    exits = tuple(check_int(e, "exits entry", low=1) for e in exits)
+    placement = tuple(check_int(t, "placement entry", low=0) for t in placement)
     L = len(placement)
+    if L == 0:
+        raise ValueError("placement must give a tier to every block, got none")
+    if len(h_bytes) != L + 1:
+        raise ValueError(f"h_bytes must give the bytes of h_0..h_L ({L + 1}), got {len(h_bytes)}")
     out = []
     for t in range(max(placement)):
         on_or_before = [b for b in range(1, L + 1) if placement[b - 1] <= t]

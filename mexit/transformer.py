@@ -25,6 +25,10 @@ class PatchEmbedding(nn.Module):
 
     def __init__(self, in_channels: int, length: int, d_model: int, patch: int, stride: int):
         super().__init__()
+        in_channels = check_int(in_channels, "in_channels", low=1)
+        d_model = check_int(d_model, "d_model", low=1)
+        patch, stride = check_int(patch, "patch", low=1), check_int(stride, "stride", low=1)
+        length = check_int(length, "length", low=patch)
         self.proj = nn.Conv1d(in_channels, d_model, patch, stride=stride, padding=patch // 2)
         n_tokens = (length + 2 * (patch // 2) - patch) // stride + 1
         self.cls = nn.Parameter(torch.zeros(1, 1, d_model))
@@ -44,6 +48,7 @@ class EncoderLayer(nn.Module):
         d_model, heads = check_int(d_model, "d_model", low=1), check_int(heads, "heads", low=1)
         if d_model % heads:
             raise ValueError(f"d_model ({d_model}) must be a multiple of heads ({heads})")
+        mlp_ratio = check_int(mlp_ratio, "mlp_ratio", low=1)
         self.heads = heads
         self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
         self.qkv = nn.Linear(d_model, 3 * d_model)
@@ -72,6 +77,7 @@ class SequenceHead(nn.Module):
         if pool not in POOLS:
             raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
         self.pool = pool
+        d_model = check_int(d_model, "d_model", low=1)
         self.norm = nn.LayerNorm(d_model)
         self.linear = nn.Linear(d_model, check_int(num_classes, "num_classes", low=2))
 

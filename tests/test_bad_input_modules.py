@@ -1,0 +1,1083 @@
+"""Bad input gets a clear error in the chapter modules (issue 7): every public function and
+class of placement, policies, gates, schemes, gradients, combined, layerwise, separate,
+freezeout, local, tiers, information, transformer, graph and cascade rejects at least three
+invalid inputs (wrong type, wrong shape, out of range, empty) with a ValueError / TypeError
+whose message names the argument. Cases already in tests/test_<module>.py are not repeated.
+Dataclass result records (PlacementScore, Curve, TuneResult, ...) hold outputs, not inputs."""
+
+import inspect
+
+import pytest
+import torch
+
+import mexit
+from mexit import (
+    cascade,
+    combined,
+    freezeout,
+    gates,
+    gradients,
+    graph,
+    information,
+    layerwise,
+    local,
+    placement,
+    policies,
+    schemes,
+    separate,
+    tiers,
+    transformer,
+)
+
+with mexit.checkpoints.preserved_rng():  # tiny fixtures, without moving the global RNG
+    mexit.seed_everything(0)
+    MODEL = mexit.mlp(input_shape=(1, 6), widths=(8, 8, 8), num_classes=3).eval()
+    COSTS = mexit.measure_costs(MODEL, (1, 6))
+    X = torch.randn(5, 1, 6)
+    Y = torch.tensor([0, 1, 2, 0, 1])
+    PROBS = torch.randn(3, 5, 3).softmax(-1)
+    LOGITS = torch.randn(3, 5, 3) * 3
+    GATES = torch.rand(5, 2)
+    BLOCKS = [1.0, 2.0, 3.0]
+    HEADS = {1: 0.5, 2: 0.5, 3: 0.5}
+    LONG_X = torch.zeros(5, 1, 6, dtype=torch.long)
+    MNIST1D_MLP = mexit.mlp(input_shape=(1, 40), widths=(8, 8), num_classes=10)
+EMPTY = torch.zeros(0, 3)
+
+
+def gated_model():
+    return gates.GatedExits(MODEL, (1, 6))
+
+
+# (callable, kwargs, exception, words the message must contain); the callable gets kwargs
+CASES = [
+    # ---------------------------------------------------------------- placement
+    (
+        placement.set_cost,
+        dict(block_costs="abc", head_costs=HEADS, exits=(1,), exit_fractions=(0.5, 0.5)),
+        TypeError,
+        "block_costs",
+    ),
+    (
+        placement.set_cost,
+        dict(block_costs=BLOCKS, head_costs=HEADS, exits=(3,), exit_fractions=(0.5, 0.5)),
+        ValueError,
+        "exits",
+    ),
+    (
+        placement.set_cost,
+        dict(block_costs=BLOCKS, head_costs=HEADS, exits=(1,), exit_fractions=(0.5, 0.6)),
+        ValueError,
+        "exit_fractions",
+    ),
+    (
+        placement.set_cost,
+        dict(block_costs=[], head_costs=HEADS, exits=(1,), exit_fractions=(0.5, 0.5)),
+        ValueError,
+        "block_costs",
+    ),
+    (placement.percentile_placement, dict(block_costs=[1.0]), ValueError, "block_costs"),
+    (placement.percentile_placement, dict(block_costs=5), TypeError, "block_costs"),
+    (
+        placement.percentile_placement,
+        dict(block_costs=BLOCKS, fractions=(1.5,)),
+        ValueError,
+        "fractions",
+    ),
+    (placement.percentile_placement, dict(block_costs=[-1.0, 2.0]), ValueError, "block_costs"),
+    (placement.is_efficient_exit, dict(gamma=[1, 2, 3], I=[0.3, 0.3, 0.4], i=0), ValueError, "i"),
+    (placement.is_efficient_exit, dict(gamma=[1, 2, 3], I=[0.5, 0.5], i=1), ValueError, "I"),
+    (placement.is_efficient_exit, dict(gamma=7, I=[0.3, 0.3, 0.4], i=1), TypeError, "gamma"),
+    (placement.is_efficient_exit, dict(gamma=[1, 2, 3], I=[0.3, 0.3, 0.4], i=1.0), TypeError, "i"),
+    (
+        placement.exit_gain,
+        dict(block_costs=BLOCKS, head_costs=HEADS, exits=(), i=3, fractions_with=(0.5, 0.5)),
+        ValueError,
+        "i",
+    ),
+    (
+        placement.exit_gain,
+        dict(block_costs=BLOCKS, head_costs=HEADS, exits=(), i=1, fractions_with=(0.5, 0.5, 0.0)),
+        ValueError,
+        "fractions_with",
+    ),
+    (
+        placement.exit_gain,
+        dict(block_costs=BLOCKS, head_costs=None, exits=(), i=1, fractions_with=(0.5, 0.5)),
+        TypeError,
+        "head_costs",
+    ),
+    (
+        placement.exit_gain,
+        dict(block_costs=BLOCKS, head_costs=HEADS, exits="1", i=1, fractions_with=(0.5, 0.5)),
+        TypeError,
+        "exits",
+    ),
+    (
+        placement.greedy_placement,
+        dict(block_costs=BLOCKS, head_costs=HEADS, exit_rates=(0.5, 0.5), th=1.5),
+        ValueError,
+        "th",
+    ),
+    (
+        placement.greedy_placement,
+        dict(block_costs=BLOCKS, head_costs=HEADS, exit_rates=(0.5,), th=0.1),
+        ValueError,
+        "exit_rates",
+    ),
+    (
+        placement.greedy_placement,
+        dict(block_costs=BLOCKS, head_costs=HEADS, exit_rates=(0.5, 2.0), th=0.1),
+        ValueError,
+        "exit_rates",
+    ),
+    (
+        placement.greedy_placement,
+        dict(block_costs=BLOCKS, head_costs=HEADS, exit_rates=(0.5, 0.5), th="0.1"),
+        TypeError,
+        "th",
+    ),
+    (placement.conditional_exit_rates, dict(probs=LOGITS, threshold=0.5), ValueError, "probs"),
+    (
+        placement.conditional_exit_rates,
+        dict(probs=PROBS, threshold=0.5, criterion="margin"),
+        ValueError,
+        "criterion",
+    ),
+    (placement.conditional_exit_rates, dict(probs=PROBS, threshold=2.0), ValueError, "threshold"),
+    (placement.conditional_exit_rates, dict(probs="p", threshold=0.5), TypeError, "probs"),
+    (
+        placement.evaluate_placement,
+        dict(probs=PROBS, labels=Y, costs="flops", exits=(1,), threshold=0.5),
+        TypeError,
+        "costs",
+    ),
+    (
+        placement.evaluate_placement,
+        dict(probs=PROBS, labels=Y, costs=COSTS, exits=(5,), threshold=0.5),
+        ValueError,
+        "exits",
+    ),
+    (
+        placement.evaluate_placement,
+        dict(probs=PROBS, labels=Y[:4], costs=COSTS, exits=(1,), threshold=0.5),
+        ValueError,
+        "labels",
+    ),
+    (
+        placement.evaluate_placement,
+        dict(probs=PROBS, labels=Y, costs=COSTS, exits=(1,), threshold=-0.5),
+        ValueError,
+        "threshold",
+    ),
+    (
+        placement.optimal_placement,
+        dict(probs=PROBS, labels=Y, costs=None, threshold=0.5),
+        TypeError,
+        "costs",
+    ),
+    (
+        placement.optimal_placement,
+        dict(probs=PROBS, labels=Y, costs=COSTS, threshold=0.5, target_accuracy=1.5),
+        ValueError,
+        "target_accuracy",
+    ),
+    (
+        placement.optimal_placement,
+        dict(probs=PROBS, labels=Y, costs=COSTS, threshold=[0.5]),
+        TypeError,
+        "threshold",
+    ),
+    (
+        placement.optimal_placement,
+        dict(probs=PROBS, labels=Y.float(), costs=COSTS, threshold=0.5),
+        TypeError,
+        "labels",
+    ),
+    ("placement_backbone", dict(epochs=0), ValueError, "epochs"),
+    ("placement_backbone", dict(channels=(8, 0)), ValueError, "channel width"),
+    ("placement_backbone", dict(seed=-1), ValueError, "seed"),
+    ("placement_backbone", dict(lr="fast"), TypeError, "lr"),
+    # ---------------------------------------------------------------- policies
+    (policies.unnormalized_entropy, dict(probs="p"), TypeError, "probs"),
+    (policies.unnormalized_entropy, dict(probs=torch.ones(3, 1)), ValueError, "probs"),
+    (policies.unnormalized_entropy, dict(probs=EMPTY), ValueError, "probs"),
+    (
+        policies.unnormalized_entropy,
+        dict(probs=torch.ones(2, 3, dtype=torch.long)),
+        TypeError,
+        "probs",
+    ),
+    (policies.confidence_features, dict(probs=[0.5, 0.5]), TypeError, "probs"),
+    (policies.confidence_features, dict(probs=torch.ones(3, 1)), ValueError, "probs"),
+    (policies.confidence_features, dict(probs=torch.zeros(4, 0)), ValueError, "probs"),
+    (
+        policies.confidence_features,
+        dict(probs=torch.ones(2, 3, dtype=torch.long)),
+        TypeError,
+        "probs",
+    ),
+    (policies.LearnedConfidence, dict(n_exits="3"), TypeError, "n_exits"),
+    (policies.LearnedConfidence, dict(n_exits=2.0), TypeError, "n_exits"),
+    (policies.LearnedConfidence, dict(n_exits=0), ValueError, "n_exits"),
+    (policies.threshold_range, dict(criterion="margin", num_classes=3), ValueError, "criterion"),
+    (policies.threshold_range, dict(criterion="entropy", num_classes=1), ValueError, "num_classes"),
+    (
+        policies.threshold_range,
+        dict(criterion="entropy", num_classes=2.5),
+        TypeError,
+        "num_classes",
+    ),
+    (policies.confidence_scores, dict(probs=LOGITS), ValueError, "probs"),
+    (policies.confidence_scores, dict(probs=PROBS, criterion="margin"), ValueError, "criterion"),
+    (
+        policies.confidence_scores,
+        dict(probs=PROBS, criterion="learned", learned="g"),
+        TypeError,
+        "learned",
+    ),
+    (
+        policies.exits_from_scores,
+        dict(scores=torch.rand(4), score_thresholds=torch.rand(4)),
+        ValueError,
+        "scores",
+    ),
+    (
+        policies.exits_from_scores,
+        dict(scores=torch.rand(2, 5), score_thresholds=torch.rand(3)),
+        ValueError,
+        "score_thresholds",
+    ),
+    (
+        policies.exits_from_scores,
+        dict(scores=torch.rand(2, 5), score_thresholds="high"),
+        TypeError,
+        "score_thresholds",
+    ),
+    (policies.exits_from_scores, dict(scores=[[0.5]], score_thresholds=0.5), TypeError, "scores"),
+    (policies.policy_exits, dict(probs=PROBS, thresholds="0.5"), TypeError, "thresholds"),
+    (policies.accuracy_cost_curve, dict(probs=PROBS, labels=Y, n_points=1), ValueError, "n_points"),
+    (policies.accuracy_cost_curve, dict(probs=PROBS, labels=Y[:3]), ValueError, "labels"),
+    (
+        policies.accuracy_cost_curve,
+        dict(probs=PROBS, labels=Y, Gamma=[3.0, 2.0, 1.0]),
+        ValueError,
+        "Gamma",
+    ),
+    (
+        policies.accuracy_cost_curve,
+        dict(probs=PROBS, labels=Y, full_cost=0.0),
+        ValueError,
+        "full_cost",
+    ),
+    (policies.oracle_curve, dict(probs=PROBS, labels=Y.float()), TypeError, "labels"),
+    (policies.oracle_curve, dict(probs=PROBS, labels=Y, full_cost=-1.0), ValueError, "full_cost"),
+    (policies.oracle_curve, dict(probs=LOGITS, labels=Y), ValueError, "probs"),
+    (
+        policies.tune_threshold,
+        dict(probs=PROBS, labels=Y, target_accuracy=0.5, step=-1.0),
+        ValueError,
+        "step",
+    ),
+    (
+        policies.tune_threshold,
+        dict(probs=PROBS, labels=Y, target_accuracy=0.5, max_iter=0),
+        ValueError,
+        "max_iter",
+    ),
+    (
+        policies.tune_threshold,
+        dict(probs=PROBS, labels=Y, target_accuracy="high"),
+        TypeError,
+        "target_accuracy",
+    ),
+    (
+        policies.per_exit_thresholds,
+        dict(probs=PROBS, labels=Y, target_accuracy=1.5),
+        ValueError,
+        "target_accuracy",
+    ),
+    (
+        policies.per_exit_thresholds,
+        dict(probs=PROBS, labels=Y[:2], target_accuracy=0.5),
+        ValueError,
+        "labels",
+    ),
+    (
+        policies.per_exit_thresholds,
+        dict(probs=PROBS, labels=Y, target_accuracy=0.5, criterion="x"),
+        ValueError,
+        "criterion",
+    ),
+    (policies.median_seconds, dict(fn=5), TypeError, "fn"),
+    (policies.median_seconds, dict(fn=lambda: None, repeats=0), ValueError, "repeats"),
+    (policies.median_seconds, dict(fn=lambda: None, repeats=1.5), TypeError, "repeats"),
+    (policies.measure_speedup, dict(model="net", x=X, thresholds=0.5), TypeError, "model"),
+    (policies.measure_speedup, dict(model=MODEL, x=LONG_X, thresholds=0.5), TypeError, "x"),
+    (
+        policies.measure_speedup,
+        dict(model=MODEL, x=X, thresholds=0.5, batch_size=0),
+        ValueError,
+        "batch_size",
+    ),
+    (
+        policies.measure_speedup,
+        dict(model=MODEL, x=X, thresholds=0.5, repeats=0),
+        ValueError,
+        "repeats",
+    ),
+    # ---------------------------------------------------------------- gates
+    (gates.gate_module, dict(in_shape=4), TypeError, "in_shape"),
+    (gates.gate_module, dict(in_shape=(0,)), ValueError, "in_shape"),
+    (gates.gate_module, dict(in_shape=()), TypeError, "in_shape"),
+    (gates.OutputGate, dict(scale=-1.0), ValueError, "scale"),
+    (gates.OutputGate, dict(bias="b"), TypeError, "bias"),
+    (gates.OutputGate, dict(scale=float("nan")), ValueError, "scale"),
+    (gates.combine_recursive, dict(probs=PROBS, gates=torch.rand(5, 3)), ValueError, "gates"),
+    (gates.combine_recursive, dict(probs=PROBS, gates=GATES + 1), ValueError, "gates"),
+    (gates.combine_recursive, dict(probs=PROBS[0], gates=GATES), ValueError, "probs"),
+    (gates.combine_unrolled, dict(probs=PROBS, gates=torch.rand(4, 2)), ValueError, "gates"),
+    (gates.combine_unrolled, dict(probs=PROBS, gates=[[0.5, 0.5]]), TypeError, "gates"),
+    (gates.combine_unrolled, dict(probs=[PROBS[0], "p"], gates=GATES[:, :1]), TypeError, "probs"),
+    (gates.hard_gates, dict(gates=GATES, threshold=2.0), ValueError, "threshold"),
+    (gates.hard_gates, dict(gates=torch.rand(5)), ValueError, "gates"),
+    (gates.hard_gates, dict(gates=[[0.5]]), TypeError, "gates"),
+    (gates.gate_exits, dict(gates=GATES, threshold=-0.1), ValueError, "threshold"),
+    (gates.gate_exits, dict(gates=torch.zeros(0, 2)), ValueError, "gates"),
+    (gates.gate_exits, dict(gates=torch.ones(5, 2, dtype=torch.long)), TypeError, "gates"),
+    (gates.soft_cost_as_printed, dict(gates=GATES, epsilon=[1.0, 1.0]), ValueError, "epsilon"),
+    (
+        gates.soft_cost_as_printed,
+        dict(gates=GATES + 1, epsilon=[1.0, 1.0, 1.0]),
+        ValueError,
+        "gates",
+    ),
+    (gates.soft_cost_as_printed, dict(gates=GATES, epsilon="eps"), TypeError, "epsilon"),
+    (gates.marginal_costs, dict(Gamma=[]), ValueError, "Gamma"),
+    (gates.marginal_costs, dict(Gamma=[2.0, 1.0]), ValueError, "Gamma"),
+    (gates.marginal_costs, dict(Gamma="cost"), TypeError, "Gamma"),
+    (gates.GatedExits, dict(model="net", input_shape=(1, 6)), TypeError, "model"),
+    (gates.GatedExits, dict(model=MODEL, input_shape=6), TypeError, "input_shape"),
+    (
+        gates.GatedExits,
+        dict(model=MODEL, input_shape=(1, 6), gate_input="logits"),
+        ValueError,
+        "gate_input",
+    ),
+    (gates.GatedLoss, dict(lam=-1.0, Gamma=torch.tensor([1.0, 2.0])), ValueError, "lam"),
+    (gates.GatedLoss, dict(lam=1.0, Gamma=[1.0, 2.0], alpha=-1.0), ValueError, "alpha"),
+    (gates.GatedLoss, dict(lam=1.0, Gamma="cost"), TypeError, "Gamma"),
+    (gates.gated_loss, dict(lam=-1.0, Gamma=[1.0, 2.0]), ValueError, "lam"),
+    (gates.gated_loss, dict(lam=1.0, Gamma=[1.0, 2.0], alpha=-0.5), ValueError, "alpha"),
+    (gates.gated_loss, dict(lam=1.0, Gamma=[1.0, 2.0], full_cost=0.0), ValueError, "full_cost"),
+    (gates.train_gated, dict(model=MODEL, data=None, lam=1.0), TypeError, "model"),
+    ("train_gated", dict(lam=-1.0), ValueError, "lam"),
+    ("train_gated", dict(costs="flops"), TypeError, "costs"),
+    ("train_gated", dict(epochs=0), ValueError, "epochs"),
+    ("train_gated", dict(data="mnist1d"), TypeError, "data"),
+    (gates.gated_outputs, dict(model=MODEL, x=X), TypeError, "model"),
+    ("gated_outputs", dict(x=LONG_X), TypeError, "x"),
+    ("gated_outputs", dict(batch_size=0), ValueError, "batch_size"),
+    ("pretrained_gated", dict(lam=-1.0), ValueError, "lam"),
+    ("pretrained_gated", dict(lam=1.0, epochs=0), ValueError, "epochs"),
+    ("pretrained_gated", dict(lam=1.0, base="resnet"), ValueError, "base"),
+    # ---------------------------------------------------------------- schemes
+    (schemes.alpha_scheme, dict(name=3, n_exits=3), TypeError, "name"),
+    (schemes.alpha_scheme, dict(name="cosine", n_exits=3), ValueError, "name"),
+    (schemes.alpha_scheme, dict(name="uniform", n_exits=0), ValueError, "n_exits"),
+    (schemes.check_alphas, dict(alphas=[1.0], n_exits=3), ValueError, "alphas"),
+    (schemes.check_alphas, dict(alphas=[1.0, -1.0, 1.0], n_exits=3), ValueError, "alphas"),
+    (schemes.check_alphas, dict(alphas=[1.0], n_exits=1.5), TypeError, "n_exits"),
+    (schemes.scheme_loss, dict(alphas=7, n_exits=3), TypeError, "alphas"),
+    (schemes.scheme_loss, dict(alphas="uniform", n_exits=0), ValueError, "n_exits"),
+    (schemes.scheme_loss, dict(alphas=[1.0, float("nan")], n_exits=2), ValueError, "alphas"),
+    ("run_scheme", dict(scheme="cosine"), ValueError, "name"),
+    ("run_scheme", dict(epochs=0), ValueError, "epochs"),
+    ("run_scheme", dict(lr=-1.0), ValueError, "lr"),
+    ("run_scheme", dict(batch_size=0), ValueError, "batch_size"),
+    # ---------------------------------------------------------------- gradients
+    (gradients.block_gradient_norms, dict(model="net"), TypeError, "model"),
+    (gradients.block_gradient_norms, dict(model=None), TypeError, "model"),
+    (gradients.block_gradient_norms, dict(model=torch.nn.Linear(2, 2)), TypeError, "model"),
+    ("GradientNormRecorder", dict(model="net"), TypeError, "model"),
+    ("GradientNormRecorder", dict(model=None), TypeError, "model"),
+    ("GradientNormRecorder", dict(model=torch.nn.Linear(2, 2)), TypeError, "model"),
+]
+
+SYSTEM = tiers.tier_system(speeds=[1e6, 1e8], latencies=[0.01], bandwidths=[1e5])
+HB = (24, 32, 32, 32)
+
+CASES += [
+    # ---------------------------------------------------------------- combined
+    (combined.CombinedOutput, dict(model="net"), TypeError, "model"),
+    (combined.CombinedOutput, dict(model=MODEL, mode="median"), ValueError, "mode"),
+    (combined.CombinedOutput, dict(model=torch.nn.Linear(2, 2)), TypeError, "model"),
+    (combined.combined_probs, dict(model=MODEL, x=X), TypeError, "model"),
+    ("combined_probs", dict(x=LONG_X), TypeError, "x"),
+    ("combined_probs", dict(batch_size=0), ValueError, "batch_size"),
+    ("run_combined", dict(base="net"), TypeError, "base"),
+    ("run_combined", dict(mode="median"), ValueError, "mode"),
+    ("run_combined", dict(epochs=0), ValueError, "epochs"),
+    ("run_combined", dict(alpha_lr=-1.0), ValueError, "alpha_lr"),
+    # ---------------------------------------------------------------- layerwise
+    (layerwise.train_layerwise, dict(model="net", x_train=X, y_train=Y), TypeError, "model"),
+    (layerwise.train_layerwise, dict(model=MODEL, x_train=X, y_train=Y[:3]), ValueError, "y_train"),
+    (
+        layerwise.train_layerwise,
+        dict(model=MODEL, x_train=X, y_train=Y, stages=9),
+        ValueError,
+        "stages",
+    ),
+    (
+        layerwise.train_layerwise,
+        dict(model=MODEL, x_train=X, y_train=Y, x_val=X),
+        ValueError,
+        "y_val",
+    ),
+    (layerwise.saved_activation_bytes, dict(model="net", x=X, y=Y), TypeError, "model"),
+    (layerwise.saved_activation_bytes, dict(model=MODEL, x=LONG_X, y=Y), TypeError, "x"),
+    (layerwise.saved_activation_bytes, dict(model=MODEL, x=X, y=Y[:2]), ValueError, "y"),
+    (layerwise.saved_activation_bytes, dict(model=MODEL, x=X, y=Y.float()), TypeError, "y"),
+    (
+        layerwise.stage_activation_bytes,
+        dict(model=torch.nn.Linear(2, 2), x=X, y=Y),
+        TypeError,
+        "model",
+    ),
+    (
+        layerwise.stage_activation_bytes,
+        dict(model=MODEL, x=torch.zeros(0, 1, 6), y=Y),
+        ValueError,
+        "x",
+    ),
+    (layerwise.stage_activation_bytes, dict(model=MODEL, x=X, y=Y[:2]), ValueError, "y"),
+    (
+        layerwise.linear_probes,
+        dict(model="net", x_train=X, y_train=Y, x_test=X, y_test=Y),
+        TypeError,
+        "model",
+    ),
+    (
+        layerwise.linear_probes,
+        dict(model=MODEL, x_train=X, y_train=Y, x_test=X, y_test=Y[:1]),
+        ValueError,
+        "y_test",
+    ),
+    (
+        layerwise.linear_probes,
+        dict(model=MODEL, x_train=X, y_train=Y, x_test=LONG_X, y_test=Y),
+        TypeError,
+        "x_test",
+    ),
+    ("run_layerwise", dict(epochs=0), ValueError, "epochs"),
+    ("run_layerwise", dict(lr=-1.0), ValueError, "lr"),
+    ("run_layerwise", dict(seed=-1), ValueError, "seed"),
+    ("run_linear_probes", dict(model="net"), TypeError, "model"),
+    ("run_linear_probes", dict(epochs=0), ValueError, "epochs"),
+    ("run_linear_probes", dict(batch_size=1.5), TypeError, "batch_size"),
+    # ---------------------------------------------------------------- separate
+    (separate.SklearnHead, dict(kind="forest", in_shape=(8,), num_classes=3), ValueError, "kind"),
+    (separate.SklearnHead, dict(kind="tree", in_shape=8, num_classes=3), TypeError, "in_shape"),
+    (
+        separate.SklearnHead,
+        dict(kind="tree", in_shape=(8,), num_classes=1),
+        ValueError,
+        "num_classes",
+    ),
+    (
+        separate.SklearnHead,
+        dict(kind="tree", in_shape=(8,), num_classes=3, max_depth=0),
+        ValueError,
+        "max_depth",
+    ),
+    (separate.exit_head, dict(kind="forest", in_shape=(8,), num_classes=3), ValueError, "kind"),
+    (separate.exit_head, dict(kind="tree", in_shape=8, num_classes=3), TypeError, "in_shape"),
+    (
+        separate.exit_head,
+        dict(kind="linear", in_shape=(8,), num_classes=1),
+        ValueError,
+        "num_classes",
+    ),
+    (separate.frozen_embeddings, dict(model="net", x=X), TypeError, "model"),
+    (separate.frozen_embeddings, dict(model=MODEL, x=LONG_X), TypeError, "x"),
+    (separate.frozen_embeddings, dict(model=MODEL, x=X, batch_size=0), ValueError, "batch_size"),
+    (
+        separate.fit_head,
+        dict(head="linear", h_train=torch.randn(5, 8), y_train=Y),
+        TypeError,
+        "head",
+    ),
+    (
+        separate.fit_head,
+        dict(head=torch.nn.Linear(8, 3), h_train=torch.randn(5, 8), y_train=Y[:4]),
+        ValueError,
+        "y_train",
+    ),
+    (
+        separate.fit_head,
+        dict(
+            head=torch.nn.Linear(8, 3),
+            h_train=torch.randn(5, 8),
+            y_train=Y,
+            h_val=torch.randn(5, 8),
+        ),
+        ValueError,
+        "y_val",
+    ),
+    (
+        separate.train_heads,
+        dict(model="net", heads={1: "linear"}, x_train=X, y_train=Y),
+        TypeError,
+        "model",
+    ),
+    (separate.train_heads, dict(model=MODEL, heads={}, x_train=X, y_train=Y), TypeError, "heads"),
+    (
+        separate.train_heads,
+        dict(model=MODEL, heads={9: "linear"}, x_train=X, y_train=Y),
+        ValueError,
+        "heads key",
+    ),
+    (
+        separate.train_heads,
+        dict(model=MODEL, heads={1: 3.0}, x_train=X, y_train=Y),
+        TypeError,
+        "heads",
+    ),
+    (separate.head_flops, dict(head="linear", in_shape=(8,)), TypeError, "head"),
+    (separate.head_flops, dict(head=torch.nn.Linear(8, 3), in_shape=8), TypeError, "in_shape"),
+    (separate.head_flops, dict(head=torch.nn.Linear(8, 3), in_shape=(0,)), ValueError, "in_shape"),
+    (separate.head_flops, dict(head=torch.nn.Linear(8, 3), in_shape=(5,)), ValueError, "in_shape"),
+    (separate.exit_costs, dict(model="net", input_shape=(1, 6)), TypeError, "model"),
+    (separate.exit_costs, dict(model=MODEL, input_shape=6), TypeError, "input_shape"),
+    (separate.exit_costs, dict(model=MODEL, input_shape=(1, 7)), ValueError, "input_shape"),
+    ("run_heads", dict(backbone="net"), TypeError, "backbone"),
+    ("run_heads", dict(kind="forest"), ValueError, "kind"),
+    ("run_heads", dict(exits=(5,)), ValueError, "exits"),
+    ("run_heads", dict(epochs=0), ValueError, "epochs"),
+    (separate.same_backbone, dict(a="net", b=MODEL), TypeError, "a"),
+    (separate.same_backbone, dict(a=MODEL, b=None), TypeError, "b"),
+    (separate.same_backbone, dict(a=torch.nn.Linear(2, 2), b=MODEL), TypeError, "a"),
+    # ---------------------------------------------------------------- freezeout
+    (freezeout.freezeout_lr, dict(eta0=-1.0, t=0.0, t_i=1.0), ValueError, "eta0"),
+    (freezeout.freezeout_lr, dict(eta0=0.1, t="now", t_i=1.0), TypeError, "t"),
+    (freezeout.freezeout_lr, dict(eta0=0.1, t=0.0, t_i=0.0), ValueError, "t_i"),
+    (freezeout.freezeout_times, dict(T=0, L=3), ValueError, "T"),
+    (freezeout.freezeout_times, dict(T=10, L=0), ValueError, "L"),
+    (freezeout.freezeout_times, dict(T=1.5, L=3), TypeError, "T"),
+    (freezeout.freezeout_rates, dict(eta0=-0.1, T=10, L=3), ValueError, "eta0"),
+    (freezeout.freezeout_rates, dict(eta0=0.1, T=0, L=3), ValueError, "T"),
+    (freezeout.freezeout_rates, dict(eta0=0.1, T=10, L="3"), TypeError, "L"),
+    (freezeout.FreezeOut, dict(model="net", T=10), TypeError, "model"),
+    (freezeout.FreezeOut, dict(model=MODEL, T=0), ValueError, "T"),
+    (freezeout.FreezeOut, dict(model=MODEL, T=2.5), TypeError, "T"),
+    (freezeout.train_freezeout, dict(model="net", x_train=X, y_train=Y), TypeError, "model"),
+    (
+        freezeout.train_freezeout,
+        dict(model=MODEL, x_train=X, y_train=Y, epochs=0),
+        ValueError,
+        "epochs",
+    ),
+    (
+        freezeout.train_freezeout,
+        dict(model=MODEL, x_train=X, y_train=Y, batch_size=0),
+        ValueError,
+        "batch_size",
+    ),
+    (
+        freezeout.train_freezeout,
+        dict(model=MODEL, x_train=X, y_train=Y, alphas=[1.0]),
+        ValueError,
+        "alphas",
+    ),
+    ("run_freezeout", dict(epochs=0), ValueError, "epochs"),
+    ("run_freezeout", dict(lr=-1.0), ValueError, "lr"),
+    ("run_freezeout", dict(seed=-1), ValueError, "seed"),
+    ("run_freezeout", dict(alphas="cosine"), ValueError, "name"),
+    # ---------------------------------------------------------------- local
+    (local.check_feedback, dict(feedback="backprop"), ValueError, "feedback"),
+    (local.check_feedback, dict(feedback=3), ValueError, "feedback"),
+    (local.check_feedback, dict(feedback=None), ValueError, "feedback"),
+    (
+        local.feedback_alignment,
+        dict(h=torch.randn(4), M=torch.randn(3, 4), K=torch.randn(3, 4)),
+        ValueError,
+        "h",
+    ),
+    (
+        local.feedback_alignment,
+        dict(h=torch.randn(2, 4), M=torch.randn(3, 4), K=torch.randn(4, 3)),
+        ValueError,
+        "K",
+    ),
+    (
+        local.feedback_alignment,
+        dict(h=torch.randn(2, 4), M=torch.ones(3, 4, dtype=torch.long), K=torch.randn(3, 4)),
+        TypeError,
+        "M",
+    ),
+    (
+        local.feedback_alignment,
+        dict(h=torch.randn(2, 5), M=torch.randn(3, 4), K=torch.randn(3, 4)),
+        ValueError,
+        "h",
+    ),
+    (local.LocalHead, dict(in_shape=8, num_classes=3), TypeError, "in_shape"),
+    (local.LocalHead, dict(in_shape=(8,), num_classes=1), ValueError, "num_classes"),
+    (
+        local.LocalHead,
+        dict(in_shape=(8,), num_classes=3, feedback="backprop"),
+        ValueError,
+        "feedback",
+    ),
+    (local.LocalHead, dict(in_shape=(8,), num_classes=3, learn_M="yes"), TypeError, "learn_M"),
+    (local.DetachedBlock, dict(block="f1"), TypeError, "block"),
+    (local.DetachedBlock, dict(block=None), TypeError, "block"),
+    (local.DetachedBlock, dict(block=lambda h: h), TypeError, "block"),
+    (local.local_learning_model, dict(backbone="net", input_shape=(1, 6)), TypeError, "backbone"),
+    (
+        local.local_learning_model,
+        dict(backbone=MODEL, input_shape=(1, 6), feedback="bp"),
+        ValueError,
+        "feedback",
+    ),
+    (local.local_learning_model, dict(backbone=MODEL, input_shape=6), TypeError, "input_shape"),
+    (
+        local.local_learning_model,
+        dict(backbone=MODEL, input_shape=(1, 6), seed=-1),
+        ValueError,
+        "seed",
+    ),
+    (local.cross_block_gradients, dict(model="net", x=X, exit_block=1), TypeError, "model"),
+    (local.cross_block_gradients, dict(model=MODEL, x=LONG_X, exit_block=1), TypeError, "x"),
+    (local.cross_block_gradients, dict(model=MODEL, x=X, exit_block=7), ValueError, "exit_block"),
+    ("train_local", dict(feedback="bp"), ValueError, "feedback"),
+    ("train_local", dict(epochs=0), ValueError, "epochs"),
+    ("train_local", dict(learn_M="no"), TypeError, "learn_M"),
+    ("train_local", dict(output_size=0), ValueError, "output_size"),
+    # ---------------------------------------------------------------- tiers
+    (tiers.tier_system, dict(speeds=[1e6], latencies=[], bandwidths=[]), ValueError, "speeds"),
+    (
+        tiers.tier_system,
+        dict(speeds="fast", latencies=[0.0], bandwidths=[1.0]),
+        TypeError,
+        "speeds",
+    ),
+    (
+        tiers.tier_system,
+        dict(speeds=[1.0, 2.0], latencies=[0.0, 0.0], bandwidths=[1.0]),
+        ValueError,
+        "latencies",
+    ),
+    (
+        tiers.tier_system,
+        dict(speeds=[1.0, 2.0], latencies=[0.0], bandwidths=[0.0]),
+        ValueError,
+        "bandwidths",
+    ),
+    (tiers.check_placement, dict(placement="001", n_blocks=3, n_tiers=2), TypeError, "placement"),
+    (tiers.check_placement, dict(placement=(0, 1), n_blocks=3, n_tiers=2), ValueError, "placement"),
+    (
+        tiers.check_placement,
+        dict(placement=(1, 0, 1), n_blocks=3, n_tiers=2),
+        ValueError,
+        "placement",
+    ),
+    (
+        tiers.check_placement,
+        dict(placement=(0, 0, 5), n_blocks=3, n_tiers=2),
+        ValueError,
+        "placement",
+    ),
+    (tiers.all_placements, dict(n_blocks=0, n_tiers=2), ValueError, "n_blocks"),
+    (tiers.all_placements, dict(n_blocks=3, n_tiers=0), ValueError, "n_tiers"),
+    (tiers.all_placements, dict(n_blocks="3", n_tiers=2), TypeError, "n_blocks"),
+    (tiers.placement_label, dict(placement=5), TypeError, "placement"),
+    (tiers.placement_label, dict(placement=(0, 0, 7)), ValueError, "placement"),
+    (tiers.placement_label, dict(placement=(0, 1), names="device"), TypeError, "names"),
+    (tiers.placement_label, dict(placement=(0, 1.0)), TypeError, "placement"),
+    (tiers.embedding_bytes, dict(model="net", input_shape=(1, 6)), TypeError, "model"),
+    (tiers.embedding_bytes, dict(model=MODEL, input_shape=6), TypeError, "input_shape"),
+    (
+        tiers.embedding_bytes,
+        dict(model=MODEL, input_shape=(1, 6), dtype="float32"),
+        TypeError,
+        "dtype",
+    ),
+    (tiers.embedding_bytes, dict(model=MODEL, input_shape=(1, 0)), ValueError, "input_shape"),
+    (
+        tiers.tier_latencies,
+        dict(costs="flops", exits=(1, 2, 3), h_bytes=HB, system=SYSTEM, placement=(0, 0, 1)),
+        TypeError,
+        "costs",
+    ),
+    (
+        tiers.tier_latencies,
+        dict(costs=COSTS, exits=(1, 2, 3), h_bytes=HB, system="edge", placement=(0, 0, 1)),
+        TypeError,
+        "system",
+    ),
+    (
+        tiers.tier_latencies,
+        dict(costs=COSTS, exits=(1, 2, 3), h_bytes=HB[:2], system=SYSTEM, placement=(0, 0, 1)),
+        ValueError,
+        "h_bytes",
+    ),
+    (
+        tiers.tier_latencies,
+        dict(costs=COSTS, exits=(1, 2, 3), h_bytes=HB, system=SYSTEM, placement=(0, 1)),
+        ValueError,
+        "placement",
+    ),
+    ("evaluate_tiers", dict(probs=LOGITS), ValueError, "probs"),
+    ("evaluate_tiers", dict(labels=Y[:2]), ValueError, "labels"),
+    ("evaluate_tiers", dict(thresholds=1.5), ValueError, "thresholds"),
+    ("evaluate_tiers", dict(system=None), TypeError, "system"),
+    ("evaluate_placements", dict(labels=Y.float()), TypeError, "labels"),
+    ("evaluate_placements", dict(costs=None), TypeError, "costs"),
+    ("evaluate_placements", dict(placements=[(0, 1)]), ValueError, "placement"),
+    ("best_boundary", dict(latency_budget=-1.0), ValueError, "latency_budget"),
+    ("best_boundary", dict(thresholds=[]), ValueError, "thresholds"),
+    ("best_boundary", dict(thresholds=[1.5]), ValueError, "thresholds"),
+    ("best_boundary", dict(latency_budget="1s"), TypeError, "latency_budget"),
+    (
+        tiers.distributed_early_exit,
+        dict(model="net", x=X, thresholds=0.5, placement=(0, 0, 1)),
+        TypeError,
+        "model",
+    ),
+    (
+        tiers.distributed_early_exit,
+        dict(model=MODEL, x=LONG_X, thresholds=0.5, placement=(0, 0, 1)),
+        TypeError,
+        "x",
+    ),
+    (
+        tiers.distributed_early_exit,
+        dict(model=MODEL, x=X, thresholds=0.5, placement="001"),
+        TypeError,
+        "placement",
+    ),
+    (
+        tiers.distributed_early_exit,
+        dict(model=MODEL, x=X, thresholds=0.5, placement=(0, 0, 1), timeout=0.0),
+        ValueError,
+        "timeout",
+    ),
+    (
+        tiers.distributed_early_exit,
+        dict(model=MODEL, x=X, thresholds=0.5, placement=(0, 0, 1), world_size=9),
+        ValueError,
+        "world_size",
+    ),
+    (
+        tiers.unresolved_embedding_bytes,
+        dict(exit_index=torch.zeros(5), exits=(1, 2, 3), placement=(0, 0, 1), h_bytes=HB),
+        TypeError,
+        "exit_index",
+    ),
+    (
+        tiers.unresolved_embedding_bytes,
+        dict(exit_index=torch.zeros(5, dtype=torch.long), exits=5, placement=(0, 0, 1), h_bytes=HB),
+        TypeError,
+        "exits",
+    ),
+    (
+        tiers.unresolved_embedding_bytes,
+        dict(
+            exit_index=torch.zeros(5, dtype=torch.long),
+            exits=(1, 2, 3),
+            placement=(0, 0, 1),
+            h_bytes=HB[:2],
+        ),
+        ValueError,
+        "h_bytes",
+    ),
+    (
+        tiers.unresolved_embedding_bytes,
+        dict(
+            exit_index=torch.zeros(5, dtype=torch.long),
+            exits=(1, 2, 3),
+            placement="001",
+            h_bytes=HB,
+        ),
+        TypeError,
+        "placement",
+    ),
+]
+
+H = torch.randn(6, 4)
+Y6 = torch.tensor([0, 1, 2, 0, 1, 2])
+SMALL, LARGE = torch.randn(5, 3).softmax(-1), torch.randn(5, 3).softmax(-1)
+
+CASES += [
+    # ---------------------------------------------------------------- information
+    (information.discretize, dict(t=H, bins=1), ValueError, "bins"),
+    (information.discretize, dict(t="h"), TypeError, "t"),
+    (information.discretize, dict(t=torch.zeros(0, 4)), ValueError, "t"),
+    (information.discretize, dict(t=H, bins=2.5), TypeError, "bins"),
+    (information.entropy, dict(symbols=H), TypeError, "symbols"),
+    (information.entropy, dict(symbols=[1, 2]), TypeError, "symbols"),
+    (information.entropy, dict(symbols=torch.tensor(3)), ValueError, "symbols"),
+    (information.binned_mi, dict(a=H, b=H[:3]), ValueError, "b"),
+    (information.binned_mi, dict(a=H, b=H, bins=0), ValueError, "bins"),
+    (information.binned_mi, dict(a="a", b=H), TypeError, "a"),
+    (information.kernel_mi, dict(a=H, b=H[:3]), ValueError, "b"),
+    (information.kernel_mi, dict(a=H[:2], b=H[:2]), ValueError, "samples"),
+    (information.kernel_mi, dict(a=H, b=H, bandwidth=0.0), ValueError, "bandwidth"),
+    (information.kernel_mi, dict(a=H, b=H, bandwidth="wide"), TypeError, "bandwidth"),
+    (information.normalize_representation, dict(h="h"), TypeError, "h"),
+    (information.normalize_representation, dict(h=torch.zeros(0, 4)), ValueError, "h"),
+    (information.normalize_representation, dict(h=torch.tensor(1.0)), ValueError, "h"),
+    (information.kernel_information_plane, dict(h=H, y=Y6[:3]), ValueError, "y"),
+    (information.kernel_information_plane, dict(h=H, y=Y6, noise=-1.0), ValueError, "noise"),
+    (information.kernel_information_plane, dict(h=[[1.0]], y=Y6), TypeError, "h"),
+    (information.binned_information_plane, dict(h=H, y=Y6.float()), TypeError, "y"),
+    (information.binned_information_plane, dict(h=H, y=Y6, bins=1), ValueError, "bins"),
+    (information.binned_information_plane, dict(h=torch.zeros(0, 4), y=Y6), ValueError, "h"),
+    (information.information_plane, dict(model="net", x=X, y=Y), TypeError, "model"),
+    (information.information_plane, dict(model=MODEL, x=X, y=Y[:2]), ValueError, "y"),
+    (information.information_plane, dict(model=MODEL, x=X, y=Y, bins=1), ValueError, "bins"),
+    (information.information_plane, dict(model=MODEL, x=X, y=Y, noise="loud"), TypeError, "noise"),
+    (information.label_information_bound, dict(logits=torch.randn(5), y=Y), ValueError, "logits"),
+    (information.label_information_bound, dict(logits=torch.randn(5, 3), y=Y[:2]), ValueError, "y"),
+    (information.label_information_bound, dict(logits=torch.randn(5, 2), y=Y), ValueError, "y"),
+    (
+        information.label_information_bound,
+        dict(logits=torch.randn(5, 3), y=Y, num_classes=1),
+        ValueError,
+        "num_classes",
+    ),
+    (information.RecordingBlock, dict(block="f1"), TypeError, "block"),
+    (information.RecordingBlock, dict(block=None), TypeError, "block"),
+    (information.RecordingBlock, dict(block=lambda h: h), TypeError, "block"),
+    (information.ib_model, dict(backbone="net"), TypeError, "backbone"),
+    (information.ib_model, dict(backbone=None), TypeError, "backbone"),
+    (information.ib_model, dict(backbone=torch.nn.Linear(2, 2)), TypeError, "backbone"),
+    (information.local_ib_loss, dict(model=MODEL, beta=0.1), TypeError, "model"),
+    ("local_ib_loss", dict(beta=-1.0), ValueError, "beta"),
+    ("local_ib_loss", dict(beta="big"), TypeError, "beta"),
+    ("local_ib_loss", dict(noise=-0.5), ValueError, "noise"),
+    ("train_ib", dict(beta=-1.0), ValueError, "beta"),
+    ("train_ib", dict(epochs=0), ValueError, "epochs"),
+    ("train_ib", dict(noise=-1.0), ValueError, "noise"),
+    ("train_ib", dict(seed=-1), ValueError, "seed"),
+    ("train_joint_with_plane", dict(epochs=0), ValueError, "epochs"),
+    ("train_joint_with_plane", dict(samples=5), ValueError, "samples"),
+    ("train_joint_with_plane", dict(bins=1), ValueError, "bins"),
+    ("train_joint_with_plane", dict(lr="fast"), TypeError, "lr"),
+    # ---------------------------------------------------------------- transformer
+    (
+        transformer.PatchEmbedding,
+        dict(in_channels=0, length=40, d_model=8, patch=4, stride=2),
+        ValueError,
+        "in_channels",
+    ),
+    (
+        transformer.PatchEmbedding,
+        dict(in_channels=1, length=40, d_model=8.0, patch=4, stride=2),
+        TypeError,
+        "d_model",
+    ),
+    (
+        transformer.PatchEmbedding,
+        dict(in_channels=1, length=40, d_model=8, patch=4, stride=0),
+        ValueError,
+        "stride",
+    ),
+    (
+        transformer.PatchEmbedding,
+        dict(in_channels=1, length=2, d_model=8, patch=4, stride=2),
+        ValueError,
+        "length",
+    ),
+    (transformer.EncoderLayer, dict(d_model=10, heads=4), ValueError, "heads"),
+    (transformer.EncoderLayer, dict(d_model=0, heads=1), ValueError, "d_model"),
+    (transformer.EncoderLayer, dict(d_model=8, heads=2, mlp_ratio=0), ValueError, "mlp_ratio"),
+    (transformer.SequenceHead, dict(d_model=8, num_classes=3, pool="max"), ValueError, "pool"),
+    (transformer.SequenceHead, dict(d_model=8, num_classes=1), ValueError, "num_classes"),
+    (transformer.SequenceHead, dict(d_model="8", num_classes=3), TypeError, "d_model"),
+    (transformer.mnist1d_transformer, dict(layers=1), ValueError, "layers"),
+    (transformer.mnist1d_transformer, dict(pool="max"), ValueError, "pool"),
+    (transformer.mnist1d_transformer, dict(patch=8, input_length=4), ValueError, "input_length"),
+    (transformer.mnist1d_transformer, dict(d_model=30, heads=4), ValueError, "heads"),
+    ("train_transformer", dict(epochs=0), ValueError, "epochs"),
+    ("train_transformer", dict(pool="max"), ValueError, "pool"),
+    ("train_transformer", dict(lr=-1.0), ValueError, "lr"),
+    # ---------------------------------------------------------------- graph
+    (graph.make_distance_graphs, dict(n_graphs=0), ValueError, "n_graphs"),
+    (graph.make_distance_graphs, dict(n_graphs=2, n_nodes=2), ValueError, "n_nodes"),
+    (graph.make_distance_graphs, dict(n_graphs=2, max_distance=20), ValueError, "max_distance"),
+    (graph.make_distance_graphs, dict(n_graphs=2, window=0), ValueError, "window"),
+    (graph.load_graph_distance, dict(n_train=0), ValueError, "n_train"),
+    (graph.load_graph_distance, dict(n_val=1.5), TypeError, "n_val"),
+    (graph.load_graph_distance, dict(n_test=-1), ValueError, "n_test"),
+    (graph.MessagePassing, dict(n_nodes=0, d_in=2, d_out=4), ValueError, "n_nodes"),
+    (graph.MessagePassing, dict(n_nodes=4, d_in=-1, d_out=4), ValueError, "d_in"),
+    (graph.MessagePassing, dict(n_nodes=4, d_in=2, d_out=0), ValueError, "d_out"),
+    (graph.NodeReadout, dict(n_nodes=0, d_model=4, num_classes=3), ValueError, "n_nodes"),
+    (graph.NodeReadout, dict(n_nodes=4, d_model=0, num_classes=3), ValueError, "d_model"),
+    (graph.NodeReadout, dict(n_nodes=4, d_model=4, num_classes=1), ValueError, "num_classes"),
+    (graph.NodeReadout, dict(n_nodes=4, d_model=4, num_classes=3, hidden=0.5), TypeError, "hidden"),
+    (graph.graph_network, dict(layers=1), ValueError, "layers"),
+    (graph.graph_network, dict(hidden=0), ValueError, "hidden"),
+    (graph.graph_network, dict(num_classes=1), ValueError, "num_classes"),
+    ("train_graph_network", dict(epochs=0), ValueError, "epochs"),
+    ("train_graph_network", dict(lr=-1.0), ValueError, "lr"),
+    ("train_graph_network", dict(seed=-1), ValueError, "seed"),
+    # ---------------------------------------------------------------- cascade
+    ("evaluate_cascade", dict(small_probs=SMALL.log()), ValueError, "small_probs"),
+    ("evaluate_cascade", dict(large_probs=LARGE[:3]), ValueError, "large_probs"),
+    ("evaluate_cascade", dict(threshold=1.5), ValueError, "threshold"),
+    ("evaluate_cascade", dict(cost_small=-1.0), ValueError, "cost_small"),
+    ("evaluate_cascade", dict(criterion="margin"), ValueError, "criterion"),
+    ("cascade_curve", dict(thresholds=5), TypeError, "thresholds"),
+    ("cascade_curve", dict(thresholds=[]), ValueError, "thresholds"),
+    ("cascade_curve", dict(thresholds=[0.5, 2.0]), ValueError, "threshold"),
+    ("cascade_curve", dict(labels=Y[:2]), ValueError, "labels"),
+    (
+        cascade.cascade_predict,
+        dict(small="net", large=MODEL, x=X, threshold=0.5),
+        TypeError,
+        "small",
+    ),
+    (
+        cascade.cascade_predict,
+        dict(small=MODEL, large=MODEL, x=LONG_X, threshold=0.5),
+        TypeError,
+        "x",
+    ),
+    (
+        cascade.cascade_predict,
+        dict(small=MODEL, large=MODEL, x=X, threshold=-0.5),
+        ValueError,
+        "threshold",
+    ),
+    (
+        cascade.cascade_predict,
+        dict(small=MODEL, large=MODEL, x=X, threshold=0.5, criterion="x"),
+        ValueError,
+        "criterion",
+    ),
+    ("train_small_network", dict(channels=(8,)), ValueError, "channels"),
+    ("train_small_network", dict(channels=(8, 0)), ValueError, "channel width"),
+    ("train_small_network", dict(epochs=0), ValueError, "epochs"),
+    ("train_small_network", dict(seed=-1), ValueError, "seed"),
+]
+
+CACHED = {  # functions that train and cache: called with root=tmp_path, progress=False
+    "placement_backbone": placement.placement_backbone,
+    "pretrained_gated": gates.pretrained_gated,
+    "run_scheme": lambda **kw: schemes.run_scheme(**({"scheme": "uniform"} | kw)),
+    "run_combined": lambda **kw: combined.run_combined(**({"base": MODEL, "mode": "softmax"} | kw)),
+    "run_layerwise": layerwise.run_layerwise,
+    "run_linear_probes": lambda **kw: layerwise.run_linear_probes(**({"model": MODEL} | kw)),
+    "run_heads": lambda **kw: separate.run_heads(
+        **({"backbone": MNIST1D_MLP, "kind": "linear"} | kw)
+    ),
+    "run_freezeout": freezeout.run_freezeout,
+    "train_local": local.train_local,
+    "train_ib": lambda **kw: information.train_ib(**({"beta": 0.1} | kw)),
+    "train_joint_with_plane": information.train_joint_with_plane,
+    "train_transformer": transformer.train_transformer,
+    "train_graph_network": graph.train_graph_network,
+    "train_small_network": cascade.train_small_network,
+}
+
+
+def _call(fn, kwargs, tmp_path):
+    if callable(fn):
+        return fn(**kwargs)
+    if fn in CACHED:
+        return CACHED[fn](**(dict(progress=False, root=tmp_path) | kwargs))
+    if fn == "train_gated":
+        base = dict(model=gated_model(), data=mexit.load_mnist1d(), lam=1.0, progress=False)
+        return gates.train_gated(**(base | kwargs))
+    if fn == "gated_outputs":
+        return gates.gated_outputs(**(dict(model=gated_model(), x=X) | kwargs))
+    if fn == "combined_probs":
+        return combined.combined_probs(**(dict(model=combined.CombinedOutput(MODEL), x=X) | kwargs))
+    if fn == "GradientNormRecorder":  # no constructor argument: its __call__ takes the model
+        return gradients.GradientNormRecorder()(0, **kwargs)
+    if fn == "local_ib_loss":
+        return information.local_ib_loss(
+            **(dict(model=information.ib_model(MODEL), beta=0.1) | kwargs)
+        )
+    tier_base = dict(probs=PROBS, labels=Y, costs=COSTS, exits=(1, 2, 3), h_bytes=HB, system=SYSTEM)
+    if fn == "evaluate_tiers":
+        base = tier_base | dict(thresholds=0.5, placement=(0, 0, 1))
+        return tiers.evaluate_tiers(**(base | kwargs))
+    if fn == "evaluate_placements":
+        return tiers.evaluate_placements(**(tier_base | dict(thresholds=0.5) | kwargs))
+    if fn == "best_boundary":
+        return tiers.best_boundary(**(tier_base | dict(latency_budget=1.0) | kwargs))
+    pair = dict(small_probs=SMALL, large_probs=LARGE, labels=Y, cost_small=1.0, cost_large=4.0)
+    if fn == "evaluate_cascade":
+        return cascade.evaluate_cascade(**(pair | dict(threshold=0.5) | kwargs))
+    if fn == "cascade_curve":
+        return cascade.cascade_curve(**(pair | kwargs))
+    raise AssertionError(f"no caller for {fn}")
+
+
+def _id(case):
+    fn = case[0]
+    name = fn if isinstance(fn, str) else getattr(fn, "__name__", "fn")
+    return f"{name}-{'-'.join(case[1])}"
+
+
+@pytest.mark.parametrize(("fn", "kwargs", "exc", "words"), CASES, ids=[_id(c) for c in CASES])
+def test_bad_input_raises_a_clear_error(fn, kwargs, exc, words, tmp_path):
+    with pytest.raises(exc, match=words):
+        _call(fn, kwargs, tmp_path)
+
+
+MODULES = (
+    placement,
+    policies,
+    gates,
+    schemes,
+    gradients,
+    combined,
+    layerwise,
+    separate,
+    freezeout,
+    local,
+    tiers,
+    information,
+    transformer,
+    graph,
+    cascade,
+)
+EXEMPT = {
+    # result records: built by the package from validated inputs, they hold outputs
+    "PlacementScore",
+    "PlacementSearch",
+    "Curve",
+    "TuneResult",
+    "Speedup",
+    "Stage",
+    "TierSystem",
+    "TierResult",
+    "DistributedResult",
+    "CascadeResult",
+    "GatedOutputs",
+    "TierRunError",  # an exception class
+    "free_port",  # takes no argument
+}
+ELSEWHERE = {"policy_exits": 4}  # bad-input cases already in tests/test_policies.py
+
+
+def test_every_public_callable_has_three_bad_inputs():
+    counts = dict(ELSEWHERE)
+    for fn, *_ in CASES:
+        name = fn if isinstance(fn, str) else fn.__name__
+        counts[name] = counts.get(name, 0) + 1
+    public = {
+        name
+        for module in MODULES
+        for name, obj in vars(module).items()
+        if not name.startswith("_")
+        and (inspect.isfunction(obj) or inspect.isclass(obj))
+        and obj.__module__ == module.__name__
+    }
+    thin = {name: counts.get(name, 0) for name in public - EXEMPT if counts.get(name, 0) < 3}
+    assert not thin, f"public callables with fewer than three bad inputs: {thin}"
