@@ -70,8 +70,9 @@ class PlacementExplorer(Explorer):
             "exit_accuracy": tuple(self.accuracy_per_exit[i] for i in rows),
         }
 
-    def plot(self, result: dict) -> None:
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 2.6))
+    def plot(self, result: dict, figsize=(9, 2.6)):
+        """Accuracy of each exit alone and where the inputs leave; returns (fig, axes)."""
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=figsize)
         on = [e in result["exits"] for e in self.exits]
         exit_bars(a1, self.exits, self.accuracy_per_exit, "accuracy of each exit alone", on)
         a1.set_ylabel("test accuracy (%)")
@@ -85,3 +86,4 @@ class PlacementExplorer(Explorer):
         )
         a2.set_ylabel("inputs (%)")
         fig.tight_layout()
+        return fig, (a1, a2)

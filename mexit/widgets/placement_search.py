@@ -4,12 +4,11 @@ picked is the cheapest one that meets the target accuracy (§4, exhaustive searc
 from __future__ import annotations
 
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
 
 from .._checks import check_float
 from ..placement import conditional_exit_rates, greedy_placement, optimal_placement
 from ..policies import ACC_TOL
-from .base import exit_bars, threshold_slider
+from .base import threshold_slider
 from .placement import PlacementExplorer
 
 
@@ -86,19 +85,7 @@ class PlacementSearchExplorer(PlacementExplorer):
         )
 
     def plot(self, result: dict) -> None:
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 2.8))
-        on = [e in result["exits"] for e in self.exits]
-        exit_bars(a1, self.exits, self.accuracy_per_exit, "accuracy of each exit alone", on)
-        a1.set_ylabel("test accuracy (%)")
-        fractions = dict(zip(result["exits"], result["exit_fractions"]))
-        exit_bars(
-            a2,
-            self.exits,
-            [fractions.get(e, 0.0) for e in self.exits],
-            "where the inputs leave",
-            on,
-        )
-        a2.set_ylabel("inputs (%)")
+        fig, (a1, a2) = super().plot(result, figsize=(10, 2.8))
         if result["optimal_exits"] is not None:
             best = set(result["optimal_exits"]) | {self.exits[-1]}
             for k, e in enumerate(self.exits):
