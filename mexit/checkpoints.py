@@ -168,10 +168,5 @@ def pretrained(
         return h.as_dict()
 
     model, extras = cached_model(name, recipe, build, train, root=root, retrain=retrain)
-    model.history = History(
-        exits=model.exits,
-        train_loss=extras.get("train_loss", []),
-        val_accuracy=extras.get("val_accuracy", []),
-        seconds=extras.get("seconds", 0.0),
-    )
+    model.history = History.from_dict(model.exits, extras)
     return model

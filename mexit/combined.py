@@ -174,10 +174,5 @@ def run_combined(
         root=root,
         retrain=retrain,
     )
-    net.history = History(
-        exits=net.exits,
-        train_loss=extras.get("train_loss", []),
-        val_accuracy=extras.get("val_accuracy", []),
-        seconds=extras.get("seconds", 0.0),
-    )
+    net.history = History.from_dict(net.exits, extras)
     return net

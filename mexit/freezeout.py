@@ -226,12 +226,7 @@ def run_freezeout(
         root=root,
         retrain=retrain,
     )
-    net.history = History(
-        exits=net.exits,
-        train_loss=extras.get("train_loss", []),
-        val_accuracy=extras.get("val_accuracy", []),
-        seconds=extras.get("seconds", 0.0),
-    )
+    net.history = History.from_dict(net.exits, extras)
     net.gradient_count = int(extras.get("gradient_count", 0))
     net.steps = int(extras.get("steps", 0))
     net.times = tuple(extras.get("times", ()))

@@ -406,10 +406,5 @@ def pretrained_gated(
     model, extras = cached_model(
         cache_name(f"gated_{base}", config), config, build, train, root=root, retrain=retrain
     )
-    model.history = History(
-        exits=model.exits,
-        train_loss=extras.get("train_loss", []),
-        val_accuracy=extras.get("val_accuracy", []),
-        seconds=extras.get("seconds", 0.0),
-    )
+    model.history = History.from_dict(model.exits, extras)
     return model

@@ -351,10 +351,5 @@ def placement_backbone(
 
     name = f"placement_cnn{len(config['channels'])}"
     model, extras = cached_model(name, config, build, train, root=root, retrain=retrain)
-    model.history = History(
-        exits=model.exits,
-        train_loss=extras.get("train_loss", []),
-        val_accuracy=extras.get("val_accuracy", []),
-        seconds=extras.get("seconds", 0.0),
-    )
+    model.history = History.from_dict(model.exits, extras)
     return model

@@ -141,12 +141,7 @@ def run_scheme(
         root=root,
         retrain=retrain,
     )
-    net.history = History(
-        exits=net.exits,
-        train_loss=extras.get("train_loss", []),
-        val_accuracy=extras.get("val_accuracy", []),
-        seconds=extras.get("seconds", 0.0),
-    )
+    net.history = History.from_dict(net.exits, extras)
     net.alphas = alphas
     if record_gradients:
         net.gradient_norms = torch.tensor(extras["gradient_norms"])

@@ -54,6 +54,16 @@ class History:
     def final_accuracy(self) -> list[float]:
         return self.val_accuracy[-1] if self.val_accuracy else []
 
+    @classmethod
+    def from_dict(cls, exits, record: dict) -> History:
+        """The inverse of `as_dict` (missing entries read as empty)."""
+        return cls(
+            exits=tuple(exits),
+            train_loss=record.get("train_loss", []),
+            val_accuracy=record.get("val_accuracy", []),
+            seconds=record.get("seconds", 0.0),
+        )
+
     def as_dict(self) -> dict:
         """The record as plain lists, to keep beside cached weights (`cached_model` extras)."""
         return {

@@ -334,3 +334,10 @@ def test_seed_everything_seeds_python_numpy_and_torch():
         mexit.seed_everything(-1)
     with pytest.raises(TypeError, match="seed"):
         mexit.seed_everything(1.5)
+
+
+def test_history_round_trips_through_a_plain_dict():
+    h = History(exits=(1, 2), train_loss=[[1.0, 2.0]], val_accuracy=[[0.5, 0.75]], seconds=3.5)
+    back = History.from_dict([1, 2], h.as_dict())
+    assert back == h
+    assert History.from_dict((2,), {}).val_accuracy == []
