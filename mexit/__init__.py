@@ -7,11 +7,14 @@ neural networks?' (2020). One small module per idea of the survey:
 - `cost`              measured FLOPs, Γ, eq. 12-14 (§6.1)
 - `inference`         exit policies (eq. 11) and real early exit (§6)
 - `checkpoints`       cached reference models (`pretrained`)
+- `claims`            `check`: a notebook's claims bound to checks that can fail
+- `timing`            interleaved A/B timing with pinned threads
 - `widgets`           the notebooks' interactive explorers
 """
 
-from . import widgets
+from . import timing, widgets
 from .checkpoints import cached_model, pretrained
+from .claims import check
 from .cost import (
     CostProfile,
     cascaded_cost,
@@ -46,6 +49,7 @@ __all__ = [
     "MultiExitNet",
     "build_model",
     "cached_model",
+    "check",
     "cascaded_cost",
     "cnn2d",
     "cumulative_costs",
@@ -77,5 +81,6 @@ __all__ = [
     "pretrained",
     "seed_everything",
     "simulate_exits",
+    "timing",
     "widgets",
 ]

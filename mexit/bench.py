@@ -14,7 +14,6 @@ import json
 import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -30,34 +29,10 @@ from .inference import (
     exit_probs,
 )
 from .models import MultiExitNet
-from .policies import oracle_curve
+from .policies import oracle_curve, threshold_for_loss
+from .timing import median_seconds, time_ab
 
 GRID = [i / 200 for i in range(201)]
-
-
-def median_time(fn, repeats: int, warmup: int = 2) -> float:
-    """Median wall-clock seconds of `fn()` over `repeats` runs, after `warmup` runs."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
-
-
-def threshold_for_loss(probs, labels, max_loss: float, criterion: str = "entropy") -> float:
-    """The loosest threshold on a fine grid whose accuracy is within `max_loss` of the final
-    exit's (the loosest is the largest β for entropy, the smallest τ for max-probability)."""
-    full = exit_accuracies(probs, labels)[-1].item()
-    grid = GRID if criterion == "entropy" else GRID[::-1]
-    ok = [
-        t
-        for t in grid
-        if evaluate_policy(probs, labels, t, criterion).accuracy >= full - max_loss - 1e-9
-    ]
-    return ok[-1]
 
 
 def bench_early_exit(
@@ -86,10 +61,10 @@ def bench_early_exit(
                 for b in batches:
                     early_exit_predict(model, b, beta, costs=costs)
 
-            t_full = median_time(run_full, repeats)
-            t_exit = median_time(run_exit, repeats)
+            t = time_ab(run_full, run_exit, repeats=repeats, threads=None)
+            t_full, t_exit = t.seconds_a, t.seconds_b
             predicted = 1 / policy.cost_fraction
-            realized = t_full / t_exit
+            realized = t.ratio
             rows.append(
                 {
                     "accuracy_loss_target": loss,
@@ -171,7 +146,7 @@ def every_widget(model, costs: CostProfile, probs, labels, input_shape=(1, 40)) 
 def bench_widgets(model, costs, probs, labels, repeats: int) -> list[dict]:
     """Median `compute()` latency of every explorer at its current control values."""
     return [
-        {"widget": name, "compute_ms": 1e3 * median_time(w.result, repeats)}
+        {"widget": name, "compute_ms": 1e3 * median_seconds(w.result, repeats)}
         for name, w in every_widget(model, costs, probs, labels).items()
     ]
 

@@ -141,14 +141,22 @@ RECIPES = {
 
 
 def pretrained(
-    name: str = "mnist1d_cnn", *, retrain: bool = False, progress: bool = True, root=None
+    name: str = "mnist1d_cnn",
+    *,
+    seed: int = 0,
+    retrain: bool = False,
+    progress: bool = True,
+    root=None,
 ) -> MultiExitNet:
     """A reference model trained jointly (eq. 6, every α_i = 1) on first use, then cached.
 
-    The model's training history is attached as `model.history`."""
+    `seed` seeds its initialisation and data order (each seed has its own cache file; seed 0
+    is the reference every chapter's numbers are quoted for). The model's training history is
+    attached as `model.history`."""
     if name not in RECIPES:
         raise ValueError(f"name must be one of {tuple(RECIPES)}, got {name!r}")
-    recipe = dict(RECIPES[name], seed=0, batch_size=128, version=2)
+    seed = check_int(seed, "seed", low=0)
+    recipe = dict(RECIPES[name], seed=seed, batch_size=128, version=2)
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in recipe["kwargs"].items()}
 
     def build():
@@ -167,6 +175,7 @@ def pretrained(
         )
         return h.as_dict()
 
-    model, extras = cached_model(name, recipe, build, train, root=root, retrain=retrain)
+    file = name if seed == 0 else f"{name}_seed{seed}"
+    model, extras = cached_model(file, recipe, build, train, root=root, retrain=retrain)
     model.history = History.from_dict(model.exits, extras)
     return model

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,8 +26,15 @@ from torch import nn
 
 from ._checks import check_float, check_int, check_labels, check_probs, check_tensor
 from .cost import CostProfile, measure_costs
-from .inference import early_exit_predict, max_probability, normalized_entropy
+from .inference import (
+    early_exit_predict,
+    evaluate_policy,
+    exit_accuracies,
+    max_probability,
+    normalized_entropy,
+)
 from .models import MultiExitNet
+from .timing import time_ab
 
 # accuracies are counts / N, computed in float32 by some callers: compare with this slack
 ACC_TOL = 1e-6
@@ -459,29 +465,47 @@ def per_exit_thresholds(
     return tuple(out)
 
 
+def threshold_for_loss(
+    probs, labels, max_loss: float, criterion: str = "entropy", n_points: int = 201
+) -> float:
+    """The loosest threshold on an even grid of `n_points` over the criterion's range whose
+    accuracy stays within `max_loss` of the final exit's on (probs, labels): the largest β
+    for entropy (eq. 11), the smallest τ for max-probability. Tune it on validation outputs,
+    report on test."""
+    if criterion not in ("entropy", "max_probability"):
+        raise ValueError(f"criterion must be 'entropy' or 'max_probability', got {criterion!r}")
+    probs = check_probs(probs)
+    labels = check_labels(labels, probs.shape[1])
+    if int(labels.max()) >= probs.shape[-1]:
+        raise ValueError(
+            f"labels must be < the number of classes {probs.shape[-1]}, got {int(labels.max())}"
+        )
+    max_loss = check_float(max_loss, "max_loss", low=0.0, high=1.0)
+    n_points = check_int(n_points, "n_points", low=2)
+    full = exit_accuracies(probs, labels)[-1].item()
+    grid = [i / (n_points - 1) for i in range(n_points)]
+    if criterion == "max_probability":
+        grid = grid[::-1]
+    ok = [
+        t
+        for t in grid
+        if evaluate_policy(probs, labels, t, criterion).accuracy >= full - max_loss - 1e-9
+    ]
+    return ok[-1]
+
+
 @dataclass(frozen=True)
 class Speedup:
-    """Wall-clock time of real early exit vs the full backbone (median over repeats)."""
+    """Wall-clock time of real early exit vs the full backbone, timed in interleaved pairs
+    (`mexit.timing.time_ab`): medians, and the interquartile range of the per-pair speedups."""
 
     batch_size: int
-    seconds_full: float  # the plain network (final exit only) on all inputs
-    seconds_exit: float  # `early_exit_predict` on all inputs
-    measured: float  # seconds_full / seconds_exit
+    seconds_full: float  # the plain network (final exit only) on all inputs, median
+    seconds_exit: float  # `early_exit_predict` on all inputs, median
+    measured: float  # median over pairs of seconds_full / seconds_exit
+    measured_low: float  # its interquartile range
+    measured_high: float
     flop_ratio: float  # full FLOPs / mean FLOPs actually spent (the predicted speedup)
-
-
-def median_seconds(fn, repeats: int = 5) -> float:
-    """Median wall-clock seconds of `fn()` over `repeats` runs, after one warm-up run."""
-    if not callable(fn):
-        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-    repeats = check_int(repeats, "repeats", low=1)
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
 
 
 def measure_speedup(
@@ -491,11 +515,13 @@ def measure_speedup(
     criterion: str = "entropy",
     batch_size: int = 1000,
     costs: CostProfile | None = None,
-    repeats: int = 3,
+    repeats: int = 11,
+    threads: int | None = 1,
 ) -> Speedup:
     """Time `early_exit_predict` against the plain backbone on x, `batch_size` inputs per
-    call (batch 1 shows the per-call overhead, large batches the FLOP savings). A
-    measurement on this machine, never a promise: do not assert on it."""
+    call (batch 1 shows the per-call overhead, large batches the FLOP savings), in `repeats`
+    interleaved pairs on `threads` threads. A measurement on this machine, never a promise:
+    do not assert on it; say "faster" only when `measured_low` > 1."""
     if not isinstance(model, MultiExitNet):
         raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
     check_tensor(x, "x", dtype_kind="float")
@@ -520,9 +546,10 @@ def measure_speedup(
             for b in batches:
                 spent.append(early_exit_predict(model, b, thresholds, criterion, costs).flops)
 
-        t_full = median_seconds(run_full, repeats)
-        t_exit = median_seconds(run_exit, repeats)
+        t = time_ab(run_full, run_exit, repeats=repeats, threads=threads)
     finally:
         model.train(was)
     flop_ratio = costs.full / float(torch.cat(spent).mean())
-    return Speedup(batch_size, t_full, t_exit, t_full / t_exit, flop_ratio)
+    return Speedup(
+        batch_size, t.seconds_a, t.seconds_b, t.ratio, t.ratio_low, t.ratio_high, flop_ratio
+    )

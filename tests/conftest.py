@@ -117,6 +117,25 @@ def make_probs():
     return make
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--run-slow", action="store_true", help="also run the slow tests (notebooks at seeds 1, 2)"
+    )
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: slow test, run only with --run-slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def _close_figures():
     """The widgets draw with matplotlib; never let figures pile up across tests."""

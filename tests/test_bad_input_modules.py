@@ -5,7 +5,9 @@ invalid inputs (wrong type, wrong shape, out of range, empty) with a ValueError 
 whose message names the argument. Cases already in tests/test_<module>.py are not repeated.
 Dataclass result records (PlacementScore, Curve, TuneResult, ...) hold outputs, not inputs."""
 
+import importlib.util
 import inspect
+from pathlib import Path
 
 import pytest
 import torch
@@ -26,6 +28,7 @@ from mexit import (
     schemes,
     separate,
     tiers,
+    timing,
     transformer,
 )
 
@@ -309,9 +312,42 @@ CASES = [
         ValueError,
         "criterion",
     ),
-    (policies.median_seconds, dict(fn=5), TypeError, "fn"),
-    (policies.median_seconds, dict(fn=lambda: None, repeats=0), ValueError, "repeats"),
-    (policies.median_seconds, dict(fn=lambda: None, repeats=1.5), TypeError, "repeats"),
+    (timing.median_seconds, dict(fn=5), TypeError, "fn"),
+    (timing.median_seconds, dict(fn=lambda: None, repeats=0), ValueError, "repeats"),
+    (timing.median_seconds, dict(fn=lambda: None, repeats=1.5), TypeError, "repeats"),
+    (timing.median_seconds, dict(fn=lambda: None, warmup=-1), ValueError, "warmup"),
+    (timing.time_ab, dict(fn_a=5, fn_b=lambda: None), TypeError, "fn_a"),
+    (timing.time_ab, dict(fn_a=lambda: None, fn_b=None), TypeError, "fn_b"),
+    (timing.time_ab, dict(fn_a=lambda: None, fn_b=lambda: None, repeats=0), ValueError, "repeats"),
+    (timing.time_ab, dict(fn_a=lambda: None, fn_b=lambda: None, threads=0), ValueError, "threads"),
+    ("pinned_threads", dict(threads=0), ValueError, "threads"),
+    ("pinned_threads", dict(threads=1.5), TypeError, "threads"),
+    ("pinned_threads", dict(threads="2"), TypeError, "threads"),
+    (
+        policies.threshold_for_loss,
+        dict(probs=PROBS, labels=Y, max_loss=-0.1),
+        ValueError,
+        "max_loss",
+    ),
+    (
+        policies.threshold_for_loss,
+        dict(probs=PROBS, labels=Y, max_loss=0.01, criterion="x"),
+        ValueError,
+        "criterion",
+    ),
+    (
+        policies.threshold_for_loss,
+        dict(probs=PROBS, labels=Y[:3], max_loss=0.01),
+        ValueError,
+        "labels",
+    ),
+    (
+        policies.threshold_for_loss,
+        dict(probs=PROBS, labels=Y + 5, max_loss=0.01),
+        ValueError,
+        "labels",
+    ),
+    (policies.threshold_for_loss, dict(probs=LOGITS, labels=Y, max_loss=0.01), ValueError, "probs"),
     (policies.measure_speedup, dict(model="net", x=X, thresholds=0.5), TypeError, "model"),
     (policies.measure_speedup, dict(model=MODEL, x=LONG_X, thresholds=0.5), TypeError, "x"),
     (
@@ -996,6 +1032,9 @@ def _call(fn, kwargs, tmp_path):
         return gates.gated_outputs(**(dict(model=gated_model(), x=X) | kwargs))
     if fn == "combined_probs":
         return combined.combined_probs(**(dict(model=combined.CombinedOutput(MODEL), x=X) | kwargs))
+    if fn == "pinned_threads":
+        with timing.pinned_threads(**kwargs):
+            return None
     if fn == "GradientNormRecorder":  # no constructor argument: its __call__ takes the model
         return gradients.GradientNormRecorder()(0, **kwargs)
     if fn == "local_ib_loss":
@@ -1046,6 +1085,7 @@ MODULES = (
     transformer,
     graph,
     cascade,
+    timing,
 )
 EXEMPT = {
     # result records: built by the package from validated inputs, they hold outputs
@@ -1054,6 +1094,7 @@ EXEMPT = {
     "Curve",
     "TuneResult",
     "Speedup",
+    "ABTiming",
     "Stage",
     "TierSystem",
     "TierResult",
@@ -1066,9 +1107,24 @@ EXEMPT = {
 ELSEWHERE = {"policy_exits": 4}  # bad-input cases already in tests/test_policies.py
 
 
+def _all_cases():
+    """CASES of this file and of every tests/test_bad_input_<topic>.py that defines its own
+    (same form: callable, kwargs, exception, words), so a chapter's new module keeps its
+    bad-input cases beside its tests."""
+    cases = list(CASES)
+    for path in sorted(Path(__file__).parent.glob("test_bad_input_*.py")):
+        if path.name == Path(__file__).name:
+            continue
+        spec = importlib.util.spec_from_file_location(f"_cases_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        cases += getattr(module, "CASES", [])
+    return cases
+
+
 def test_every_public_callable_has_three_bad_inputs():
     counts = dict(ELSEWHERE)
-    for fn, *_ in CASES:
+    for fn, *_ in _all_cases():
         name = fn if isinstance(fn, str) else fn.__name__
         counts[name] = counts.get(name, 0) + 1
     public = {

@@ -10,9 +10,9 @@ def test_threshold_for_loss_is_the_loosest_that_keeps_accuracy(make_probs):
     probs, labels = make_probs()
     full = mexit.exit_accuracies(probs, labels)[-1].item()
     for loss in (0.0, 0.05, 0.2):
-        beta = bench.threshold_for_loss(probs, labels, loss)
+        beta = mexit.policies.threshold_for_loss(probs, labels, loss)
         assert mexit.evaluate_policy(probs, labels, beta).accuracy >= full - loss - 1e-9
-        looser = [t for t in bench.GRID if t > beta]
+        looser = [t for t in [i / 200 for i in range(201)] if t > beta]
         assert all(
             mexit.evaluate_policy(probs, labels, t).accuracy < full - loss - 1e-9
             for t in looser[:1]
@@ -26,10 +26,31 @@ def test_policies_never_beat_the_oracle(make_probs):
         assert row["ratio_to_oracle"] >= 1.0 - 1e-9
 
 
-def test_median_time_runs_warmup_and_repeats():
+def test_median_seconds_runs_warmup_and_repeats():
     calls = []
-    t = bench.median_time(lambda: calls.append(1), repeats=5, warmup=2)
+    t = mexit.timing.median_seconds(lambda: calls.append(1), repeats=5, warmup=2)
     assert len(calls) == 7 and t >= 0.0
+
+
+def test_time_ab_interleaves_and_reports_the_ratio_of_each_pair():
+    import time
+
+    order = []
+
+    def slow():
+        order.append("a")
+        time.sleep(0.004)
+
+    def fast():
+        order.append("b")
+        time.sleep(0.001)
+
+    t = mexit.timing.time_ab(slow, fast, repeats=6, warmup=1, threads=1)
+    # warm-up a b, then pairs alternate which runs first: a b, b a, a b, ...
+    assert order[:6] == ["a", "b", "a", "b", "b", "a"]
+    assert len(order) == 2 + 12
+    assert t.ratio_low <= t.ratio <= t.ratio_high
+    assert 2.0 < t.ratio < 6.0 and t.threads == 1
 
 
 def test_every_explorer_of_the_package_is_benchmarked(make_cnn):
