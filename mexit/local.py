@@ -163,6 +163,11 @@ def teaching_signal_angle(model: MultiExitNet, x: torch.Tensor, y: torch.Tensor)
     heads = [model.head(i) for i in model.exits]
     if not all(isinstance(h, LocalHead) for h in heads):
         raise TypeError("model must have a LocalHead at every exit (see local_learning_model)")
+    num_classes = heads[0].M.shape[0]
+    if y.dtype in (torch.float16, torch.float32, torch.float64, torch.bool) or (
+        y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes)
+    ):
+        raise ValueError(f"y must hold integer class labels in [0, {num_classes}), got {y!r}")
     was_training = model.training
     model.eval()
     angles = []
