@@ -4,7 +4,12 @@ Every block f_i is trained by its own head c_i(x) = M f_i(x), M a *fixed* random
 the input of block i+1 is detached, so no error signal crosses a block boundary. With
 feedback alignment the backward pass through the head replaces M by another fixed random
 matrix K of the same size: block i then learns from K^T δ instead of M^T δ, and no weight
-is ever transported backwards.
+is ever transported backwards. K is either independent of M ('random') or shares M's signs
+with random magnitudes ('sign': sign-concordant feedback, Liao et al. 2016).
+
+Nøkland & Eidnes' similarity-matching loss (`SimilarityHead`, `predsim_loss`) is the fourth
+local rule: a learned linear head plus a loss matching the batch's cosine-similarity matrix of
+the block's features to that of the labels.
 """
 
 from __future__ import annotations
@@ -12,15 +17,17 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_float, check_int, check_tensor
 from .checkpoints import cached_model
 from .data import load_mnist1d
 from .models import MultiExitNet, embedding_shapes, mnist1d_cnn
-from .training import fit_bundle
+from .training import fit_bundle, joint_loss
 
-FEEDBACK_MODES = ("transpose", "random")  # backward through M^T (exact) or a random K
+# backward through M^T (exact), an independent random K, or a K with M's signs
+FEEDBACK_MODES = ("transpose", "random", "sign")
 
 
 def check_feedback(feedback) -> str:
@@ -28,7 +35,8 @@ def check_feedback(feedback) -> str:
     if not isinstance(feedback, str) or feedback not in FEEDBACK_MODES:
         raise ValueError(
             f"feedback must be one of {FEEDBACK_MODES} ('transpose': the backward pass uses M^T; "
-            f"'random': a fixed random K replaces it), got {feedback!r}"
+            f"'random': a fixed random K replaces it; 'sign': a fixed K with M's signs and "
+            f"random magnitudes), got {feedback!r}"
         )
     return feedback
 
@@ -71,7 +79,9 @@ class LocalHead(nn.Module):
     """c_i(x) = M vec(pool(f_i(x))) with M a random (C, d) matrix.
 
     feedback='transpose' back-propagates through M (the exact gradient, M^T δ); 'random'
-    uses a second fixed random matrix K of the same size instead (feedback alignment).
+    uses a second fixed random matrix K of the same size instead (feedback alignment); 'sign'
+    uses K = sign(M) ⊙ |R|, R independent of M: the signs of M, random magnitudes
+    (sign-concordant feedback).
     learn_M=False keeps M fixed (Mostafa et al.); True lets M learn from its own local
     gradient δ^T h. output_size: average-pool a (channels, length) map to that many
     positions first (None: flatten as is). M and K have N(0, 1/d) entries, from `seed`."""
@@ -107,6 +117,8 @@ class LocalHead(nn.Module):
         g = torch.Generator().manual_seed(check_int(seed, "seed", low=0))
         M = torch.randn(num_classes, d, generator=g) / math.sqrt(d)
         K = torch.randn(num_classes, d, generator=g) / math.sqrt(d)
+        if self.feedback == "sign":
+            K = torch.sign(M) * K.abs()
         if learn_M:
             self.M = nn.Parameter(M)
         else:
@@ -121,7 +133,7 @@ class LocalHead(nn.Module):
         if self.pool is not None:
             h = self.pool(h)
         h = h.flatten(1)
-        if self.feedback == "random":
+        if self.feedback in ("random", "sign"):
             return _FeedbackAlignment.apply(h, self.M, self.K)
         return h @ self.M.T
 
@@ -134,6 +146,51 @@ class LocalHead(nn.Module):
 
     def extra_repr(self) -> str:
         return f"M={tuple(self.M.shape)}, feedback={self.feedback!r}, learn_M={self.learn_M}"
+
+
+def teaching_signal_angle(model: MultiExitNet, x: torch.Tensor, y: torch.Tensor) -> list[float]:
+    """Per exit, the angle in degrees between the signal a block receives from its local head,
+    K^T δ (rows: δ K), and the exact local gradient M^T δ, on the batch (x, y); δ is the
+    cross-entropy error of the head's output. Averaged over the inputs of the batch.
+
+    Lillicrap et al.'s condition for feedback alignment to learn is an angle below 90°. An
+    exact head ('transpose') gives 0°. Measured on data, not read off the weights."""
+    if not isinstance(model, MultiExitNet):
+        raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
+    check_tensor(x, "x", dtype_kind="float")
+    if not isinstance(y, torch.Tensor) or y.ndim != 1 or y.shape[0] != x.shape[0]:
+        raise ValueError(f"y must be a 1-D label tensor with one label per row of x ({x.shape[0]})")
+    heads = [model.head(i) for i in model.exits]
+    if not all(isinstance(h, LocalHead) for h in heads):
+        raise TypeError("model must have a LocalHead at every exit (see local_learning_model)")
+    num_classes = heads[0].M.shape[0]
+    if y.dtype in (torch.float16, torch.float32, torch.float64, torch.bool) or (
+        y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes)
+    ):
+        raise ValueError(f"y must hold integer class labels in [0, {num_classes}), got {y!r}")
+    was_training = model.training
+    model.eval()
+    angles = []
+    try:
+        with torch.no_grad():
+            h = x
+            feats = []
+            for b in model.blocks:
+                h = b(h)
+                feats.append(h)
+            for i, head in zip(model.exits, heads):
+                z = feats[i - 1]
+                if head.pool is not None:
+                    z = head.pool(z)
+                z = z.flatten(1)
+                delta = torch.softmax(z @ head.M.T, -1) - F.one_hot(y, head.M.shape[0]).float()
+                used = delta @ (head.K if head.feedback != "transpose" else head.M)
+                exact = delta @ head.M
+                cos = F.cosine_similarity(used, exact, dim=1).clamp(-1.0, 1.0)
+                angles.append(float(torch.rad2deg(torch.arccos(cos)).mean()))
+    finally:
+        model.train(was_training)
+    return angles
 
 
 class DetachedBlock(nn.Module):
@@ -263,5 +320,184 @@ def train_local(
         )
         return h.as_dict()
 
-    name = f"local_{feedback}_{'learned' if learn_M else 'fixed'}M"
+    name = f"local_{feedback}_{'learned' if learn_M else 'fixed'}M_seed{seed}"
     return cached_model(name, config, build, train, root=root)
+
+
+def similarity_matrix(z: torch.Tensor) -> torch.Tensor:
+    """S(z): the (N, N) cosine similarities of the centred rows of z (N, ...), as in Nøkland
+    & Eidnes' similarity-matching loss (each row is centred over its features first)."""
+    check_tensor(z, "z", dtype_kind="float")
+    if z.ndim < 2 or z.shape[0] < 2:
+        raise ValueError(f"z must be a batch of at least 2 rows, got shape {tuple(z.shape)}")
+    z = z.flatten(1)
+    z = z - z.mean(1, keepdim=True)
+    z = z / (z.norm(dim=1, keepdim=True) + 1e-8)
+    return (z @ z.T).clamp(-1.0, 1.0)
+
+
+class SimilarityHead(nn.Module):
+    """Nøkland & Eidnes' local head: a learned linear classifier on the average-pooled map
+    ('pred', its cross-entropy) and, in training, a learned 3-tap convolution of the map whose
+    batch similarity matrix S(conv(h)) is matched to the labels' S(onehot(y)) ('sim').
+
+    At inference only the linear classifier runs (the 'sim' branch is a training signal)."""
+
+    def __init__(self, in_shape, num_classes: int, output_size: int = 4, seed: int = 0):
+        super().__init__()
+        if not isinstance(in_shape, (tuple, list)) or len(in_shape) != 2:
+            raise TypeError(f"in_shape must be a (channels, length) tuple, got {in_shape!r}")
+        channels, length = (check_int(s, "in_shape entry", low=1) for s in in_shape)
+        num_classes = check_int(num_classes, "num_classes", low=2)
+        output_size = min(check_int(output_size, "output_size", low=1), length)
+        g = torch.Generator().manual_seed(check_int(seed, "seed", low=0))
+        self.pool = nn.AdaptiveAvgPool1d(output_size)
+        self.pred = nn.Linear(channels * output_size, num_classes)
+        self.sim = nn.Conv1d(channels, channels, 3, padding=1, bias=False)
+        with torch.no_grad():
+            for p in (self.pred.weight, self.sim.weight):
+                fan_in = math.prod(p.shape[1:])
+                p.copy_(torch.randn(p.shape, generator=g) / math.sqrt(fan_in))
+            self.pred.bias.zero_()
+        self.last_similarity = None
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.last_similarity = similarity_matrix(self.sim(h))
+        return self.pred(self.pool(h).flatten(1))
+
+
+def predsim_loss(model: MultiExitNet, beta: float = 0.99):
+    """Nøkland & Eidnes' 'predsim' loss for a model with a `SimilarityHead` at every exit:
+    Σ_i (1 - β) CE(c_i(x), y) + β ‖S(conv_i(f_i(x))) − S(onehot(y))‖² (mean over the N² pairs).
+
+    Returns loss(outputs, y) -> (total, per_exit cross-entropies), the form `mexit.fit` takes."""
+    if not isinstance(model, MultiExitNet):
+        raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
+    beta = check_float(beta, "beta", low=0.0)
+    if beta > 1.0:
+        raise ValueError(f"beta must be in [0, 1], got {beta}")
+    heads = [model.head(i) for i in model.exits]
+    if not all(isinstance(h, SimilarityHead) for h in heads):
+        raise TypeError("model must have a SimilarityHead at every exit (see predsim_model)")
+    num_classes = heads[0].pred.out_features
+
+    def loss(outputs, y):
+        target = similarity_matrix(F.one_hot(y, num_classes).float())
+        per_exit = torch.stack([F.cross_entropy(o, y) for o in outputs])
+        sims = torch.stack([F.mse_loss(h.last_similarity, target) for h in heads])
+        return ((1 - beta) * per_exit + beta * sims).sum(), per_exit
+
+    return loss
+
+
+def predsim_model(backbone: MultiExitNet, input_shape, output_size: int = 4, seed: int = 0):
+    """The blocks of `backbone` (shared), every block after the first reading a detached
+    input, and a `SimilarityHead` at each exit: the fourth local rule (Nøkland & Eidnes)."""
+    if not isinstance(backbone, MultiExitNet):
+        raise TypeError(f"backbone must be a MultiExitNet, got {type(backbone).__name__}")
+    if not isinstance(input_shape, (tuple, list, torch.Size)):
+        raise TypeError(f"input_shape must be a tuple like (1, 40), got {input_shape!r}")
+    seed = check_int(seed, "seed", low=0)
+    shapes = embedding_shapes(backbone.blocks, tuple(input_shape))
+    num_classes = _num_classes(backbone)
+    blocks = [b if i == 0 else DetachedBlock(b) for i, b in enumerate(backbone.blocks)]
+    heads = {
+        i: SimilarityHead(shapes[i - 1], num_classes, output_size, seed * 1000 + i)
+        for i in backbone.exits
+    }
+    return MultiExitNet(blocks, heads)
+
+
+def train_rule(
+    rule: str,
+    *,
+    epochs: int = 6,
+    lr: float = 1e-2,
+    output_size: int = 4,
+    beta: float = 0.99,
+    seed: int = 0,
+    progress: bool = True,
+    root=None,
+):
+    """Train the running example with rule 'backprop' (joint training, eq. 6 with every
+    α_i = 1, the reference model's own linear heads) or 'predsim' (Nøkland & Eidnes, local) at
+    the same budget as `train_local`: Adam, one-cycle to `lr`, `epochs` epochs, batch 128.
+
+    Returns (model, extras) like `train_local`; cached per rule, budget and seed."""
+    if rule not in ("backprop", "predsim"):
+        raise ValueError(f"rule must be 'backprop' or 'predsim', got {rule!r}")
+    epochs = check_int(epochs, "epochs", low=1)
+    lr = check_float(lr, "lr", low=0.0)
+    output_size = check_int(output_size, "output_size", low=1)
+    beta = check_float(beta, "beta", low=0.0)
+    if beta > 1.0:
+        raise ValueError(f"beta must be in [0, 1], got {beta}")
+    seed = check_int(seed, "seed", low=0)
+    config = dict(rule=rule, epochs=epochs, lr=lr, seed=seed, batch_size=128, version=1)
+    if rule == "predsim":
+        config.update(output_size=output_size, beta=beta)
+
+    def build():
+        if rule == "backprop":
+            return mnist1d_cnn()
+        return predsim_model(mnist1d_cnn(), (1, 40), output_size, seed)
+
+    def train(model):
+        data = load_mnist1d()
+        loss = (
+            joint_loss([1.0] * (len(model.exits) - 1))
+            if rule == "backprop"
+            else predsim_loss(model, beta)
+        )
+        h = fit_bundle(
+            model,
+            data,
+            epochs=epochs,
+            lr=lr,
+            batch_size=128,
+            loss=loss,
+            progress=progress,
+            desc=f"{rule} ({epochs} epochs)",
+        )
+        return h.as_dict()
+
+    return cached_model(f"rule_{rule}_seed{seed}", config, build, train, root=root)
+
+
+def plot_rule_comparison(accuracy: dict, angles: dict, exits, chance: float, title: str = ""):
+    """Left: each exit's test accuracy (%) per training rule; right: the teaching-signal angle
+    (degrees, `teaching_signal_angle`) per exit for the rules that have one. Returns the figure.
+
+    accuracy: {rule: per-exit accuracies in [0, 1]}; angles: {rule: per-exit angles}."""
+    import matplotlib.pyplot as plt
+
+    if not isinstance(accuracy, dict) or not accuracy:
+        raise TypeError("accuracy must be a non-empty dict {rule: per-exit accuracies}")
+    if not isinstance(angles, dict):
+        raise TypeError("angles must be a dict {rule: per-exit angles in degrees}")
+    exits = tuple(exits)
+    for name, acc in {**accuracy, **angles}.items():
+        if len(acc) != len(exits):
+            raise ValueError(f"accuracy/angles[{name!r}] must have one value per exit {exits}")
+    chance = check_float(chance, "chance", low=0.0)
+    if chance > 1.0:
+        raise ValueError(f"chance must be an accuracy in [0, 1], got {chance}")
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.4), gridspec_kw={"width_ratios": [2, 1]})
+    width = 0.8 / len(accuracy)
+    colors = {name: f"C{k}" for k, name in enumerate(accuracy)}
+    for k, (name, acc) in enumerate(accuracy.items()):
+        xs = [i + (k - len(accuracy) / 2 + 0.5) * width for i in range(len(exits))]
+        a1.bar(xs, [100 * float(a) for a in acc], width, label=name, color=colors[name])
+    a1.axhline(100 * chance, color="gray", ls="--", lw=1, label="chance")
+    a1.set_xticks(range(len(exits)), [f"exit {i}" for i in exits])
+    a1.set(ylabel="test accuracy (%)", ylim=(0, 100), title=title or "each exit alone")
+    for name, a in angles.items():
+        a2.plot(exits, list(a), "o-", color=colors.get(name), label=name)
+    a2.axhline(90, color="gray", ls="--", lw=1)
+    a2.set(xlabel="exit (block index)", ylabel="angle(Kᵀδ, Mᵀδ) (degrees)", xticks=exits)
+    a2.set_title("teaching signal vs exact local gradient")
+    handles, labels = a1.get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=4, bbox_to_anchor=(0.5, -0.1))
+    fig.tight_layout()
+    return fig

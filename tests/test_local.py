@@ -90,7 +90,7 @@ def test_cross_block_gradients_leaves_the_model_as_it_was(tiny_cnn, make_inputs)
 def test_train_local_caches(tmp_path):
     mexit.seed_everything(0)
     model, extras = local.train_local("transpose", True, epochs=1, root=tmp_path, progress=False)
-    assert (tmp_path / "checkpoints" / "local_transpose_learnedM.pt").exists()
+    assert (tmp_path / "checkpoints" / "local_transpose_learnedM_seed0.pt").exists()
     assert len(extras["val_accuracy"]) == 1
     again, extras2 = local.train_local("transpose", True, epochs=1, root=tmp_path, progress=False)
     assert extras2 == extras
@@ -103,7 +103,7 @@ def test_bad_input(tiny_cnn, make_inputs):
     with pytest.raises(ValueError, match="feedback must be one of"):
         local.LocalHead((4,), 3, feedback="hebbian")
     with pytest.raises(ValueError, match="feedback"):
-        local.local_learning_model(tiny_cnn, (1, 16), feedback="sign")
+        local.local_learning_model(tiny_cnn, (1, 16), feedback="hebbian")
     with pytest.raises(ValueError, match="feedback"):
         local.train_local("bogus")
     with pytest.raises(TypeError, match="backbone"):
@@ -118,3 +118,103 @@ def test_bad_input(tiny_cnn, make_inputs):
         local.feedback_alignment(torch.ones(2, 4), torch.ones(2, 3), torch.ones(2, 3))
     with pytest.raises(ValueError, match="exit_block"):
         local.cross_block_gradients(tiny_cnn, make_inputs(4, (1, 16)), exit_block=7)
+
+
+# ---- sign-concordant feedback, the teaching-signal angle, predsim (issue 11)
+
+
+def test_sign_concordant_K_has_the_signs_of_M_and_its_own_magnitudes():
+    sign = local.LocalHead((6, 5), num_classes=4, feedback="sign", seed=3)
+    exact = local.LocalHead((6, 5), num_classes=4, feedback="transpose", seed=3)
+    assert torch.equal(sign.M, exact.M)
+    assert torch.equal(torch.sign(sign.K), torch.sign(sign.M))
+    ratio = sign.K.abs() / sign.M.abs()
+    assert ratio.std() > 0.3  # magnitudes are not a rescaled copy of M's
+    h = torch.randn(7, 6, 5, requires_grad=True)
+    delta = torch.randn(7, 4)
+    sign(h).backward(delta)
+    assert torch.allclose(h.grad.flatten(1), delta @ sign.K, atol=1e-6)
+
+
+def _angles_by_autograd(model, x, y):
+    """The gradient that reaches each block's output from its own head's cross-entropy,
+    through the head's custom backward, against the same with the exact M (autograd)."""
+    angles, h = [], x
+    for i, block in enumerate(model.blocks, 1):
+        h = block(h).detach()
+        head = model.head(i)
+        grads = []
+        for feedback in (head.feedback, "transpose"):
+            z = h.clone().requires_grad_(True)
+            twin = local.LocalHead(tuple(h.shape[1:]), head.M.shape[0], feedback)
+            twin.M, twin.K = head.M, head.K  # the same matrices, the chosen backward
+            torch.nn.functional.cross_entropy(twin(z), y, reduction="sum").backward()
+            grads.append(z.grad.flatten(1))
+        cos = torch.nn.functional.cosine_similarity(grads[0], grads[1], dim=1)
+        angles.append(float(torch.rad2deg(torch.arccos(cos.clamp(-1, 1))).mean()))
+    return angles
+
+
+def test_teaching_signal_angle_agrees_with_autograd(tiny_cnn, make_inputs):
+    x, y = make_inputs(16, (1, 16)), torch.arange(16) % 5
+    for feedback, low, high in (("sign", 20, 80), ("random", 60, 120), ("transpose", 0, 1)):
+        model = local.local_learning_model(
+            tiny_cnn, (1, 16), feedback=feedback, output_size=None, seed=1
+        ).eval()
+        measured = local.teaching_signal_angle(model, x, y)
+        by_autograd = _angles_by_autograd(model, x, y)
+        assert measured == pytest.approx(by_autograd, abs=0.05)  # arccos near 1: ~0.01°
+        assert all(low <= a <= high for a in measured), (feedback, measured)
+
+
+def test_similarity_matrix_of_one_hot_labels_by_hand():
+    y = torch.tensor([0, 1, 0, 2])
+    S = local.similarity_matrix(torch.nn.functional.one_hot(y, 4).float())
+    # centred one-hot vectors of C classes: cos = 1 for the same class, -1/(C-1) otherwise
+    expected = torch.where(y[:, None] == y[None, :], 1.0, -1 / 3)
+    assert torch.allclose(S, expected, atol=1e-6)
+    z = torch.tensor([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]])
+    assert torch.allclose(local.similarity_matrix(z)[0, 1], torch.tensor(-1.0))
+
+
+def test_predsim_loss_is_the_weighted_sum_of_pred_and_sim(tiny_cnn, make_inputs):
+    model = local.predsim_model(tiny_cnn, (1, 16), output_size=2).train()
+    x, y = make_inputs(8, (1, 16)), torch.tensor([0, 1, 2, 3, 0, 1, 2, 3])
+    outputs = model(x)
+    ce = [torch.nn.functional.cross_entropy(o, y) for o in outputs]
+    target = local.similarity_matrix(torch.nn.functional.one_hot(y, 5).float())
+    sims = [((model.head(i).last_similarity - target) ** 2).mean() for i in model.exits]
+    for beta in (0.0, 0.5, 0.99):
+        total, per_exit = local.predsim_loss(model, beta)(outputs, y)
+        by_hand = sum((1 - beta) * c + beta * s for c, s in zip(ce, sims))
+        assert torch.allclose(total, by_hand, atol=1e-6)
+        assert torch.allclose(per_exit, torch.stack(ce))
+    for i in model.exits:  # still local: head i trains block i only
+        reached = local.cross_block_gradients(model, x, exit_block=i)
+        assert [j for j, r in reached.items() if r] == [i]
+    model.eval()
+    model.head(1).last_similarity = None
+    model(x)
+    assert model.head(1).last_similarity is None  # the sim branch runs in training only
+
+
+def test_train_rule_caches_and_learns(tmp_path):
+    mexit.seed_everything(0)
+    model, extras = local.train_rule("predsim", epochs=1, root=tmp_path, progress=False)
+    assert (tmp_path / "checkpoints" / "rule_predsim_seed0.pt").exists()
+    assert extras["val_accuracy"][-1][-1] > 0.2  # chance is 0.1
+    again, extras2 = local.train_rule("predsim", epochs=1, root=tmp_path, progress=False)
+    assert extras2 == extras
+    assert all(
+        torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values())
+    )
+
+
+def test_plot_rule_comparison_draws_every_rule():
+    import matplotlib.pyplot as plt
+
+    acc = {"a": [0.1, 0.2, 0.3, 0.4], "b": [0.2, 0.3, 0.4, 0.5]}
+    fig = local.plot_rule_comparison(acc, {"b": [80, 70, 60, 50]}, (1, 2, 3, 4), 0.1)
+    left, right = fig.axes[:2]
+    assert len(left.patches) == 8 and len(right.lines) == 2  # 2 rules × 4 exits; 1 curve + 90°
+    plt.close(fig)
