@@ -135,8 +135,8 @@ def run_combined(
 ) -> CombinedOutput:
     """Start from a copy of `base` (e.g. a jointly trained network) and train θ and α together
     on the combined output ŷ for `epochs` (α with its own, larger learning rate `alpha_lr`).
-    Cached: a later call with the same base and settings loads the result.
-    The returned model carries `.history`."""
+    Cached (the seed in the config and the file name): a later call with the same base and
+    settings loads the result. The returned model carries `.history`."""
     if not isinstance(base, MultiExitNet):
         raise TypeError(f"base must be a MultiExitNet, got {type(base).__name__}")
     if mode not in MODES:
@@ -173,7 +173,7 @@ def run_combined(
         return h.as_dict()
 
     net, extras = cached_model(
-        cache_name(f"combined_{mode}", config),
+        cache_name(f"combined_{mode}_seed{config['seed']}", config),
         config,
         lambda: CombinedOutput(copy.deepcopy(base), mode),
         train,
