@@ -1,4 +1,4 @@
-"""Joint training on a combined output (survey §5.2, eq. 8).
+"""Joint training on a combined output (survey §5.2, eq. 8 and the gated eq. 9).
 
 Instead of summing the exits' losses, merge their predictions and train on the merged one:
 
@@ -9,6 +9,11 @@ combination); or a fixed max- or average-pooling of the exits (DDNN). Every c_i(
 log-probabilities, log softmax(c_i(x)), so exits whose logits have different scales are
 comparable: average pooling is then the normalised geometric mean of the exits'
 distributions, max pooling takes for every class its most confident exit.
+
+`fit_alpha` learns eq. 8's weights alone on a frozen network (θ untouched, so the exits keep
+their accuracy); `run_combined` fine-tunes θ and α together. `run_gated` trains eq. 9's
+gated combination (`mexit.gates.GatedExits`) from gates that start half open, and
+`combination_rows` compares every combined answer with a reference network's final exit.
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_float, check_int, check_tensor
+from ._checks import check_float, check_int, check_labels, check_tensor
 from .checkpoints import cache_name, cached_model, state_fingerprint
 from .data import load_dataset
+from .gates import GatedExits, OutputGate, combine_recursive, gated_outputs, train_gated
 from .models import MultiExitNet
 from .training import History, fit_bundle
 
@@ -129,8 +135,8 @@ def run_combined(
 ) -> CombinedOutput:
     """Start from a copy of `base` (e.g. a jointly trained network) and train θ and α together
     on the combined output ŷ for `epochs` (α with its own, larger learning rate `alpha_lr`).
-    Cached: a later call with the same base and settings loads the result.
-    The returned model carries `.history`."""
+    Cached (the seed in the config and the file name): a later call with the same base and
+    settings loads the result. The returned model carries `.history`."""
     if not isinstance(base, MultiExitNet):
         raise TypeError(f"base must be a MultiExitNet, got {type(base).__name__}")
     if mode not in MODES:
@@ -167,7 +173,7 @@ def run_combined(
         return h.as_dict()
 
     net, extras = cached_model(
-        cache_name(f"combined_{mode}", config),
+        cache_name(f"combined_{mode}_seed{config['seed']}", config),
         config,
         lambda: CombinedOutput(copy.deepcopy(base), mode),
         train,
@@ -176,3 +182,161 @@ def run_combined(
     )
     net.history = History.from_dict(net.exits, extras)
     return net
+
+
+def fit_alpha(
+    model: CombinedOutput,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    steps: int = 300,
+    lr: float = 0.05,
+) -> list[float]:
+    """Learn eq. 8's weights α alone, θ frozen: the exits' log-probabilities on (x, y) are
+    computed once (eval mode), then α is fitted by full-batch Adam on the cross-entropy of ŷ
+    for `steps` steps. The exits are untouched, so whatever changes is the combination's
+    doing. Fit on held-out data (e.g. the validation split) and evaluate on the test split.
+    Returns the loss after every step; `model.alpha` holds the fitted weights."""
+    if not isinstance(model, CombinedOutput):
+        raise TypeError(f"model must be a CombinedOutput, got {type(model).__name__}")
+    if model.mode not in LEARNED:
+        raise ValueError(f"model must have learned weights (mode in {LEARNED}), got {model.mode!r}")
+    check_tensor(x, "x", dtype_kind="float")
+    check_labels(y, x.shape[0], "y")
+    steps = check_int(steps, "steps", low=1)
+    lr = check_float(lr, "lr", low=0.0)
+    if lr == 0:
+        raise ValueError("lr must be positive, got 0.0")
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            logp = [F.log_softmax(o, -1) for o in model(x)]
+        opt = torch.optim.Adam([model.raw_alpha], lr=lr)
+        losses = []
+        for _ in range(steps):
+            loss = F.cross_entropy(model.combine(logp), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+    finally:
+        model.train(was)
+    return losses
+
+
+def run_gated(
+    base: MultiExitNet,
+    *,
+    lam: float = 0.0,
+    gate_bias: float = 0.0,
+    alpha: float = 1.0,
+    dataset: str = "mnist1d",
+    epochs: int = 2,
+    lr: float = 3e-3,
+    seed: int = 0,
+    progress: bool = True,
+    root=None,
+    retrain: bool = False,
+) -> GatedExits:
+    """Eq. 9's gated combination on a copy of `base`: an `OutputGate` per early exit, its bias
+    `gate_bias` (0: every gate starts half open, g = 0.5; −2: nearly closed, g ≈ 0.12), then
+    θ and the gates fine-tuned together for `epochs` on −log ĉ_1[y] + α Σ_i L_i + λ · expected
+    cost (`mexit.gates.train_gated`; λ = 0: the task alone). Cached (seed in the config and
+    the file name). The returned model carries `.history`."""
+    if not isinstance(base, MultiExitNet):
+        raise TypeError(f"base must be a MultiExitNet, got {type(base).__name__}")
+    if len(base.exits) < 2:
+        raise ValueError(f"base must have at least one early exit to gate, got exits {base.exits}")
+    config = dict(
+        base=state_fingerprint(base),
+        lam=check_float(lam, "lam", low=0.0),
+        gate_bias=check_float(gate_bias, "gate_bias", low=-20.0, high=20.0),
+        alpha=check_float(alpha, "alpha", low=0.0),
+        dataset=dataset,
+        epochs=check_int(epochs, "epochs", low=1),
+        lr=check_float(lr, "lr", low=0.0),
+        seed=check_int(seed, "seed", low=0),
+        version=1,
+    )
+    data = load_dataset(dataset)
+
+    def build():
+        net = copy.deepcopy(base)
+        gates = {i: OutputGate(bias=gate_bias) for i in net.exits[:-1]}
+        return GatedExits(net, data.input_shape, gates=gates)
+
+    def train(net):
+        h = train_gated(net, data, lam, alpha=alpha, epochs=epochs, lr=lr, progress=progress)
+        return h.as_dict()
+
+    net, extras = cached_model(
+        cache_name(f"gated_eq9_seed{seed}", config),
+        config,
+        build,
+        train,
+        root=root,
+        retrain=retrain,
+    )
+    net.history = History.from_dict(net.exits, extras)
+    return net
+
+
+def combined_answer(model: MultiExitNet, x: torch.Tensor) -> tuple[torch.Tensor, list | None]:
+    """(answer probabilities (N, K), weights) of a combined network on x: softmax(ŷ) and
+    eq. 8's α for a `CombinedOutput`, eq. 9's ĉ_1 and the mean gate per early exit for a
+    `GatedExits`."""
+    if isinstance(model, CombinedOutput):
+        alpha = model.alpha
+        return combined_probs(model, x), None if alpha is None else alpha.tolist()
+    if isinstance(model, GatedExits):
+        probs, g = gated_outputs(model, x)
+        return combine_recursive(probs, g), g.mean(0).tolist()
+    raise TypeError(f"model must be a CombinedOutput or a GatedExits, got {type(model).__name__}")
+
+
+@torch.no_grad()
+def combination_rows(models: dict, x: torch.Tensor, y: torch.Tensor, *, reference: MultiExitNet):
+    """One row per combined network (`models` = {label: CombinedOutput or GatedExits}):
+    the combined answer's accuracy, its own final exit's accuracy, both minus the
+    `reference` network's final exit accuracy (points), the fraction of inputs on which the
+    combined answer differs from its own final exit, and the weights (α or mean gates).
+    Accuracies in %. Returns a list of dicts (a table's rows)."""
+    if not isinstance(models, dict) or not models:
+        raise TypeError("models must be a non-empty dict {label: CombinedOutput or GatedExits}")
+    if not isinstance(reference, MultiExitNet):
+        raise TypeError(f"reference must be a MultiExitNet, got {type(reference).__name__}")
+    check_tensor(x, "x", dtype_kind="float")
+    check_labels(y, x.shape[0], "y")
+    was = reference.training
+    reference.eval()
+    try:
+        ref_final = 100 * float((reference(x)[-1].argmax(-1) == y).float().mean())
+    finally:
+        reference.train(was)
+    rows = []
+    for label, net in models.items():
+        answer, weights = combined_answer(net, x)
+        was = net.training
+        net.eval()
+        try:
+            own_final = net(x)[-1].argmax(-1)
+        finally:
+            net.train(was)
+        acc = 100 * float((answer.argmax(-1) == y).float().mean())
+        final = 100 * float((own_final == y).float().mean())
+        rows.append(
+            {
+                "output": label,
+                "combined accuracy (%)": acc,
+                "its own final exit (%)": final,
+                "combined − reference final (points)": acc - ref_final,
+                "own final − reference final (points)": final - ref_final,
+                "answer ≠ own final exit (%)": 100
+                * float((answer.argmax(-1) != own_final).float().mean()),
+                "weights (exits 1..L) or mean gates": None
+                if weights is None
+                else [round(w, 2) for w in weights],
+            }
+        )
+    return rows

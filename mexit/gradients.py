@@ -36,3 +36,31 @@ class GradientNormRecorder:
         if not self.rows:
             raise ValueError("no gradient was recorded yet: pass the recorder to fit(on_step=...)")
         return torch.tensor(self.rows)
+
+
+class LossRecorder:
+    """Wrap a `fit` loss (loss(outputs, y) -> (total, per_exit)) to record every exit's loss
+    L_i on each training batch: one row per optimiser step, the loss against step that
+    Theorem 1 is about (`fit` calls the loss once per step and never while evaluating).
+
+    `rows` is a list of per-exit losses; `losses` the (steps, E) tensor."""
+
+    def __init__(self, loss):
+        if not callable(loss):
+            raise TypeError(
+                f"loss must be callable: loss(outputs, y) -> (total, per_exit), "
+                f"got {type(loss).__name__}"
+            )
+        self.loss = loss
+        self.rows: list[list[float]] = []
+
+    def __call__(self, outputs, y):
+        total, per_exit = self.loss(outputs, y)
+        self.rows.append(per_exit.detach().tolist())
+        return total, per_exit
+
+    @property
+    def losses(self) -> torch.Tensor:
+        if not self.rows:
+            raise ValueError("no loss was recorded yet: pass the recorder to fit(loss=...)")
+        return torch.tensor(self.rows)

@@ -22,7 +22,7 @@ import torch
 from ._checks import check_float, check_int
 from .checkpoints import cache_name, cached_model
 from .data import load_dataset
-from .gradients import GradientNormRecorder
+from .gradients import GradientNormRecorder, LossRecorder
 from .models import MultiExitNet, build_model
 from .training import History, fit_bundle, joint_loss
 
@@ -93,7 +93,9 @@ def run_scheme(
     themselves), once; later calls load it from `data/checkpoints/`.
 
     The returned model carries `.history` (a `History`), `.alphas` and, when
-    `record_gradients`, `.gradient_norms`: a (steps, L) tensor of `block_gradient_norms`."""
+    `record_gradients`, `.gradient_norms`: a (steps, L) tensor of `block_gradient_norms`, and
+    `.step_losses`: a (steps, E) tensor of every exit's loss on each training batch.
+    `seed` seeds the initialisation and the data order; it is in the cache's file name."""
     model_kwargs = dict(model_kwargs or {})
     probe = build_model(model, **model_kwargs)
     alphas = check_alphas(scheme, len(probe.exits))
@@ -109,20 +111,23 @@ def run_scheme(
         optimizer=optimizer,
         record_gradients=bool(record_gradients),
         seed=check_int(seed, "seed", low=0),
-        version=1,
+        version=2,
     )
-    prefix = f"jt_{model}_{config['scheme']}"
+    prefix = f"jt_{model}_{config['scheme']}_seed{config['seed']}"
 
     def train(net):
         data = load_dataset(dataset)
         recorder = GradientNormRecorder() if record_gradients else None
+        loss = joint_loss(alphas)
+        if record_gradients:
+            loss = LossRecorder(loss)
         h = fit_bundle(
             net,
             data,
             epochs=epochs,
             lr=lr,
             batch_size=batch_size,
-            loss=joint_loss(alphas),
+            loss=loss,
             optimizer=optimizer,
             on_step=recorder,
             progress=progress,
@@ -131,6 +136,7 @@ def run_scheme(
         extras = h.as_dict()
         if recorder is not None:
             extras["gradient_norms"] = recorder.rows
+            extras["step_losses"] = loss.rows
         return extras
 
     net, extras = cached_model(
@@ -145,4 +151,5 @@ def run_scheme(
     net.alphas = alphas
     if record_gradients:
         net.gradient_norms = torch.tensor(extras["gradient_norms"])
+        net.step_losses = torch.tensor(extras["step_losses"])
     return net

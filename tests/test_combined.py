@@ -109,3 +109,65 @@ def test_run_combined_is_cached_and_starts_from_a_copy(tmp_path):
     torch.testing.assert_close(a.alpha, b.alpha)
     assert not torch.allclose(a.alpha, torch.full_like(a.alpha, 1 / 3))  # α was trained
     assert len(b.history.val_accuracy) == 1
+
+
+def test_fit_alpha_moves_only_alpha_and_finds_the_informative_exit(tiny_mlp, make_inputs):
+    from mexit.combined import fit_alpha
+
+    x = make_inputs(200, (1, 6))
+    c = CombinedOutput(tiny_mlp, "softmax")
+    with torch.no_grad():
+        y = c(x)[1].argmax(-1)  # exit 2 is right by definition, the others are not
+    theta = {k: v.clone() for k, v in c.state_dict().items() if k != "raw_alpha"}
+    losses = fit_alpha(c, x, y, steps=200, lr=0.1)
+    assert len(losses) == 200 and losses[-1] < losses[0]
+    assert all(torch.equal(v, c.state_dict()[k]) for k, v in theta.items())  # θ untouched
+    assert c.alpha.argmax().item() == 1  # the weight goes to the exit that knows the labels
+    with pytest.raises(ValueError, match="model"):
+        fit_alpha(CombinedOutput(tiny_mlp, "max"), x, y)
+
+
+def test_run_gated_is_cached_and_its_gates_start_where_asked(tmp_path):
+    from mexit.combined import run_gated
+
+    base = mexit.mlp(input_shape=(1, 40), widths=(12, 12, 12))
+    data = mexit.load_mnist1d()
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    kw = dict(epochs=1, lr=1e-9, progress=False, root=tmp_path, seed=3)
+    a = run_gated(base, gate_bias=0.0, **kw)
+    assert all(torch.equal(before[k], v) for k, v in base.state_dict().items())  # base untouched
+    _, g = mexit.gates.gated_outputs(a, data.x_test[:50])
+    torch.testing.assert_close(g, torch.full_like(g, 0.5), atol=1e-3, rtol=0)  # lr ~ 0
+    files = list((tmp_path / "checkpoints").glob("gated_eq9_seed3_*.pt"))
+    assert len(files) == 1
+    b = run_gated(base, gate_bias=0.0, **kw)
+    sa, sb = a.state_dict(), b.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    closed = run_gated(base, gate_bias=-2.0, **kw)
+    _, g = mexit.gates.gated_outputs(closed, data.x_test[:50])
+    assert (g < 0.2).all()
+
+
+def test_combination_rows_compare_with_the_reference(tiny_mlp, make_inputs):
+    from mexit.combined import combination_rows
+    from mexit.gates import GatedExits
+
+    x = make_inputs(60, (1, 6))
+    with torch.no_grad():
+        y = tiny_mlp(x)[-1].argmax(-1)  # the final exit is always right
+    y[:6] = (y[:6] + 1) % 4  # except on 6 inputs: 90 %
+    gated = GatedExits(tiny_mlp, (1, 6))
+    rows = combination_rows(
+        {"avg": CombinedOutput(tiny_mlp, "average"), "gated": gated}, x, y, reference=tiny_mlp
+    )
+    avg, g = rows
+    assert avg["its own final exit (%)"] == pytest.approx(90.0)
+    assert avg["own final − reference final (points)"] == pytest.approx(0.0)
+    with torch.no_grad():
+        manual = CombinedOutput(tiny_mlp, "average").combined_logits(x).argmax(-1) == y
+    assert avg["combined accuracy (%)"] == pytest.approx(100 * manual.float().mean().item())
+    assert avg["combined − reference final (points)"] == pytest.approx(
+        avg["combined accuracy (%)"] - 90.0
+    )
+    assert avg["weights (exits 1..L) or mean gates"] == [round(1 / 3, 2)] * 3
+    assert len(g["weights (exits 1..L) or mean gates"]) == 2  # one mean gate per early exit

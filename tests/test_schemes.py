@@ -197,3 +197,39 @@ def test_run_scheme_final_only_leaves_the_early_heads_untrained(tmp_path):
     # another scheme gets its own file
     run_scheme("inception", root=tmp_path, **TINY)
     assert len(list((tmp_path / "checkpoints").glob("*.pt"))) == 2
+
+
+def test_run_scheme_records_the_loss_of_every_step_and_keeps_seeds_apart(tmp_path):
+    a = run_scheme("uniform", root=tmp_path, record_gradients=True, seed=0, **TINY)
+    steps = a.gradient_norms.shape[0]
+    assert a.step_losses.shape == (steps, 3)
+    # one epoch: the per-epoch training loss of the history is the mean of the step losses
+    torch.testing.assert_close(
+        a.step_losses.mean(0), torch.tensor(a.history.train_loss[0]), rtol=1e-5, atol=1e-6
+    )
+    b = run_scheme("uniform", root=tmp_path, record_gradients=True, seed=1, **TINY)
+    names = sorted(f.name for f in (tmp_path / "checkpoints").glob("*.pt"))
+    assert len(names) == 2 and any("seed0" in n for n in names) and any("seed1" in n for n in names)
+    assert not torch.equal(a.blocks[0][1].weight, b.blocks[0][1].weight)
+
+
+def test_loss_recorder_passes_the_loss_through_and_records_each_step(tiny_mlp, make_inputs):
+    from mexit.gradients import LossRecorder
+
+    x = make_inputs(40, (1, 6))
+    y = torch.arange(40) % 4
+    base = mexit.joint_loss([1.0] * (len(tiny_mlp.exits) - 1))
+    rec = LossRecorder(base)
+    with pytest.raises(ValueError, match="no loss"):
+        rec.losses  # noqa: B018
+    total, per_exit = rec(tiny_mlp(x), y)
+    total_b, per_exit_b = base(tiny_mlp(x), y)
+    torch.testing.assert_close(total, total_b)
+    assert rec.losses.shape == (1, len(tiny_mlp.exits))
+    torch.testing.assert_close(rec.losses[0], per_exit_b.detach())
+    mexit.seed_everything(0)
+    h = mexit.fit(
+        tiny_mlp, x, y, epochs=2, batch_size=16, loss=rec, x_val=x, y_val=y, progress=False
+    )
+    assert rec.losses.shape == (1 + 2 * 3, len(tiny_mlp.exits))  # evaluation adds no row
+    torch.testing.assert_close(rec.losses[-3:].mean(0), torch.tensor(h.train_loss[-1]))
