@@ -316,8 +316,8 @@ def _check_ib_model(model, probes: bool | None = None) -> None:
 def local_ib_loss(model: MultiExitNet, beta: float, noise: float = 0.5):
     """Eq. 15 made a loss: for every exit i, CE_i + β Î(X;F_i), to minimise — the same as
     maximising I(Y;F_i) − β I(X;F_i) with I(Y;F_i) bounded by the head's cross-entropy
-    (the printed "minimise" has the sense reversed). Î is the pairwise-distance kernel
-    estimate on the minibatch of the normalised F_i + N(0, noise²).
+    (the printed "minimise" has the sense reversed). Î is the pairwise KL upper bound on
+    I(X; T_i) on the minibatch, T_i = the normalised F_i + N(0, noise²).
 
     `model` must come from `ib_model` (its blocks record F_i). Returns loss(outputs, y) ->
     (total, per_exit cross-entropies), as `mexit.fit` expects."""
