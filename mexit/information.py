@@ -1,16 +1,24 @@
 """Mutual information of layer representations and the information bottleneck (survey §7.3;
 Shwartz-Ziv & Tishby; Elad et al.). All quantities are in bits.
 
-Two estimators:
+Estimators:
 - binning (Shwartz-Ziv & Tishby): discretise activations into equal-width bins and count;
-- kernel: Gaussian kernel density estimates. `kernel_mi` is a plug-in estimator for
-  continuous pairs; `kernel_information_plane` gives I(X;T) and I(T;Y) for a noisy
-  representation T = h + N(0, σ²) (Kolchinsky & Tracey's pairwise-distance estimate), finite
-  where the deterministic I(X;h) is not (the survey's footnote 4).
+- `kernel_mi`: a plug-in estimator from Gaussian kernel density estimates, for continuous
+  pairs;
+- `pairwise_mi` / `kernel_information_plane`: I(X;T) and I(T;Y) for a noisy representation
+  T = h + N(0, σ²) (the survey's footnote 4: finite where the deterministic I(X;h) is not),
+  by Kolchinsky & Tracey's pairwise distances (2017, "Estimating mixture entropy with
+  pairwise distances"): the KL divergence between the noise Gaussians gives an UPPER bound on
+  I(X;T), the Bhattacharyya distance a LOWER bound (Saxe et al. 2018 used both).
+  `gaussian_channel_mi` is the closed form they are validated against.
 
-The local IB objective of eq. 15, *maximise* I(Y;F_i) − β I(X;F_i), is trained as
-minimise CE_i + β Î(X;F_i) (`local_ib_loss`): the head's cross-entropy bounds I(Y;F_i) from
-below, Î is the kernel estimate on the minibatch.
+The local IB objective of eq. 15 in its consistent sense, *maximise* I(Y;F_i) − β I(X;F_i),
+is trained as minimise CE_i + β Î(X;F_i) (`local_ib_loss`): the head's cross-entropy bounds
+I(Y;F_i) from below, Î is the pairwise upper bound on the minibatch. `sign_loss` trains
+either sense of (15) with the pairwise estimate for both terms, so that the two can be
+compared. Elad et al. estimate both terms with a neural estimator (a modification of MINE,
+i.e. auxiliary networks trained as discriminators); mexit replaces it by these closed-form
+estimates.
 """
 
 from __future__ import annotations
@@ -130,13 +138,25 @@ def normalize_representation(h: torch.Tensor) -> torch.Tensor:
     return z / z.square().sum(1).mean().sqrt().clamp_min(1e-12)
 
 
-def _pairwise_mi_bits(z: torch.Tensor, noise: float) -> torch.Tensor:
-    """Kolchinsky & Tracey: I(X; z + N(0, noise²)) ≤ −mean_i log mean_j exp(−|z_i−z_j|²/2σ²).
-    Differentiable in z; in bits."""
+BOUNDS = ("upper", "lower")
+
+
+def _pairwise_mi_bits(z: torch.Tensor, noise: float, bound: str = "upper") -> torch.Tensor:
+    """Kolchinsky & Tracey's pairwise bounds on I(X; T) for T = z_X + N(0, noise² I), X uniform
+    over the rows of z: −mean_i log2 mean_j exp(−D(i, j)) with D the KL divergence
+    |z_i−z_j|²/2σ² (an upper bound) or the Bhattacharyya distance |z_i−z_j|²/8σ² (a lower
+    bound). Differentiable in z; in bits."""
     n = z.shape[0]
+    scale = 2.0 if bound == "upper" else 8.0
     sq = torch.cdist(z, z).square()
-    lse = torch.logsumexp(-sq / (2 * noise**2), dim=1) - math.log(n)
+    lse = torch.logsumexp(-sq / (scale * noise**2), dim=1) - math.log(n)
     return -lse.mean() / LOG2
+
+
+def _check_bound(bound) -> str:
+    if bound not in BOUNDS:
+        raise ValueError(f"bound must be 'upper' (KL) or 'lower' (Bhattacharyya), got {bound!r}")
+    return bound
 
 
 def _check_noise(noise) -> float:
@@ -148,21 +168,50 @@ def _check_noise(noise) -> float:
     return noise
 
 
-def kernel_information_plane(h: torch.Tensor, y: torch.Tensor, noise: float = 0.5):
-    """(I(X;T), I(T;Y)) in bits for T = normalized h + N(0, noise²), by the pairwise-distance
-    kernel estimate (Kolchinsky & Tracey, as in Saxe et al.): I(T;Y) = I(X;T) − Σ_y p(y)
-    I(X;T | Y=y). noise is in units of the representation's RMS radius."""
+def pairwise_mi(h: torch.Tensor, noise: float = 0.5, bound: str = "upper") -> float:
+    """A bound on I(X; T) in bits, T = normalized h + N(0, noise² I), X uniform over the rows
+    of h (N, ...): Kolchinsky & Tracey's pairwise-distance estimate, "upper" (KL divergence)
+    or "lower" (Bhattacharyya distance). noise is in units of h's RMS radius. Both lie in
+    [0, log2 N]."""
+    z = normalize_representation(h)
+    noise, bound = _check_noise(noise), _check_bound(bound)
+    with torch.no_grad():
+        return float(_pairwise_mi_bits(z, noise, bound))
+
+
+def gaussian_channel_mi(dim: int, noise: float = 0.5) -> float:
+    """The exact I(X; T) in bits of the Gaussian channel the pairwise bounds are checked on:
+    X ~ N(0, I/dim) (mean squared distance to the mean 1, as `normalize_representation`
+    makes it) and T = X + N(0, noise² I): dim/2 · log2(1 + 1/(dim · noise²))."""
+    dim = check_int(dim, "dim", low=1)
+    noise = _check_noise(noise)
+    return 0.5 * dim * math.log2(1 + 1 / (dim * noise**2))
+
+
+def _plane_bits(z: torch.Tensor, y: torch.Tensor, noise: float, bound: str):
+    i_xt = _pairwise_mi_bits(z, noise, bound)
+    cond = sum(
+        (y == c).float().mean() * _pairwise_mi_bits(z[y == c], noise, bound)
+        for c in torch.unique(y)
+        if (y == c).sum() > 0
+    )
+    return i_xt, i_xt - cond
+
+
+def kernel_information_plane(
+    h: torch.Tensor, y: torch.Tensor, noise: float = 0.5, bound: str = "upper"
+):
+    """(I(X;T), I(T;Y)) in bits for T = normalized h + N(0, noise²), by Kolchinsky & Tracey's
+    pairwise estimate (as in Saxe et al.), I(T;Y) = I(X;T) − Σ_y p(y) I(X;T | Y=y), each term
+    by the same `bound` ("upper": KL, the plane Saxe et al. drew; "lower": Bhattacharyya).
+    I(X;T) is a proven bound; I(T;Y), a difference of two bounds of the same kind, is an
+    estimate, not a bound. noise is in units of the representation's RMS radius."""
     z = normalize_representation(h)
     check_labels(y, z.shape[0], "y")
-    noise = _check_noise(noise)
+    noise, bound = _check_noise(noise), _check_bound(bound)
     with torch.no_grad():
-        i_xt = _pairwise_mi_bits(z, noise)
-        cond = sum(
-            (y == c).float().mean() * _pairwise_mi_bits(z[y == c], noise)
-            for c in torch.unique(y)
-            if (y == c).sum() > 0
-        )
-    return float(i_xt), float(i_xt - cond)
+        i_xt, i_ty = _plane_bits(z, y, noise, bound)
+    return float(i_xt), float(i_ty)
 
 
 def binned_information_plane(h: torch.Tensor, y: torch.Tensor, bins: int = 30):
@@ -177,8 +226,9 @@ def binned_information_plane(h: torch.Tensor, y: torch.Tensor, bins: int = 30):
 
 
 def information_plane(model: MultiExitNet, x: torch.Tensor, y: torch.Tensor, noise=0.5, bins=30):
-    """Both estimates for every block's embedding h_1..h_L of `model` on (x, y):
-    {"kernel": [(I_XT, I_TY) per layer], "binning": [...]} in bits."""
+    """The estimates for every block's embedding h_1..h_L of `model` on (x, y), in bits:
+    {"upper": [(I_XT, I_TY) per layer] (pairwise KL, noisy T), "lower": [...] (pairwise
+    Bhattacharyya, noisy T), "binning": [...] (deterministic h)}."""
     if not isinstance(model, MultiExitNet):
         raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
     check_tensor(x, "x", dtype_kind="float")
@@ -192,7 +242,8 @@ def information_plane(model: MultiExitNet, x: torch.Tensor, y: torch.Tensor, noi
     finally:
         model.train(was_training)
     return {
-        "kernel": [kernel_information_plane(h, y, noise) for h in hs],
+        "upper": [kernel_information_plane(h, y, noise, "upper") for h in hs],
+        "lower": [kernel_information_plane(h, y, noise, "lower") for h in hs],
         "binning": [binned_information_plane(h, y, bins) for h in hs],
     }
 
@@ -227,27 +278,50 @@ class RecordingBlock(nn.Module):
         return out
 
 
-def ib_model(backbone: MultiExitNet, detach: bool = True) -> MultiExitNet:
-    """The blocks and heads of `backbone` (shared) with every block a `RecordingBlock`."""
+class ProbeHead(nn.Module):
+    """A head c_i trained on a detached F_i: it reads what the block kept without shaping it
+    (a probe), so the block learns from its own local objective only."""
+
+    def __init__(self, head: nn.Module):
+        super().__init__()
+        if not isinstance(head, nn.Module):
+            raise TypeError(f"head must be an nn.Module, got {type(head).__name__}")
+        self.head = head
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.head(h.detach())
+
+
+def ib_model(backbone: MultiExitNet, detach: bool = True, probes: bool = False) -> MultiExitNet:
+    """The blocks and heads of `backbone` (shared) with every block a `RecordingBlock`; with
+    `probes`, every head a `ProbeHead` (its cross-entropy never reaches the blocks)."""
     if not isinstance(backbone, MultiExitNet):
         raise TypeError(f"backbone must be a MultiExitNet, got {type(backbone).__name__}")
-    heads = {int(k): h for k, h in backbone.heads.items()}
+    if not isinstance(probes, bool):
+        raise TypeError(f"probes must be a bool, got {type(probes).__name__}")
+    heads = {int(k): ProbeHead(h) if probes else h for k, h in backbone.heads.items()}
     blocks = [RecordingBlock(b, detach) for b in backbone.blocks]
     return MultiExitNet(blocks, heads, exits=backbone.exits[:-1])
+
+
+def _check_ib_model(model, probes: bool | None = None) -> None:
+    if not isinstance(model, MultiExitNet) or not all(
+        isinstance(b, RecordingBlock) for b in model.blocks
+    ):
+        raise TypeError("model must be built with information.ib_model (blocks record F_i)")
+    if probes and not all(isinstance(h, ProbeHead) for h in model.heads.values()):
+        raise ValueError("model must be built with ib_model(..., probes=True) (probe heads)")
 
 
 def local_ib_loss(model: MultiExitNet, beta: float, noise: float = 0.5):
     """Eq. 15 made a loss: for every exit i, CE_i + β Î(X;F_i), to minimise — the same as
     maximising I(Y;F_i) − β I(X;F_i) with I(Y;F_i) bounded by the head's cross-entropy
-    (the printed "minimise" has the sense reversed). Î is the pairwise-distance kernel
-    estimate on the minibatch of the normalised F_i + N(0, noise²).
+    (the printed "minimise" has the sense reversed). Î is the pairwise KL upper bound on
+    I(X; T_i) on the minibatch, T_i = the normalised F_i + N(0, noise²).
 
     `model` must come from `ib_model` (its blocks record F_i). Returns loss(outputs, y) ->
     (total, per_exit cross-entropies), as `mexit.fit` expects."""
-    if not isinstance(model, MultiExitNet) or not all(
-        isinstance(b, RecordingBlock) for b in model.blocks
-    ):
-        raise TypeError("model must be built with information.ib_model (blocks record F_i)")
+    _check_ib_model(model)
     beta = check_float(beta, "beta")
     if beta < 0:
         raise ValueError(f"beta must be >= 0 (it weighs the compression term), got {beta}")
@@ -266,6 +340,87 @@ def local_ib_loss(model: MultiExitNet, beta: float, noise: float = 0.5):
         return total, per_exit.detach()
 
     return loss
+
+
+SENSES = ("maximise", "minimise")
+
+
+def sign_loss(model: MultiExitNet, beta: float, sense: str, noise: float = 0.5):
+    """Eq. 15 trained in either sense, with the same estimate for both terms: every block i
+    gets s · (Î(T_i;Y) − β Î(X;T_i)), s = −1 to *maximise* (15) (the IB's sense) or s = +1
+    to *minimise* it (the survey's printed wording), Î the pairwise upper-bound estimate on
+    the minibatch of T_i = normalised F_i + N(0, noise²). No classification loss reaches a
+    block: the heads are probes (`ib_model(..., probes=True)`), trained by their
+    cross-entropy on the detached F_i to read how much of the label the block kept.
+    Returns loss(outputs, y) -> (total, per_exit cross-entropies), as `mexit.fit` expects."""
+    _check_ib_model(model, probes=True)
+    beta = check_float(beta, "beta")
+    if beta < 0:
+        raise ValueError(f"beta must be >= 0 (it weighs the compression term), got {beta}")
+    if sense not in SENSES:
+        raise ValueError(f"sense must be 'maximise' or 'minimise', got {sense!r}")
+    noise = _check_noise(noise)
+    sign = -1.0 if sense == "maximise" else 1.0
+
+    def loss(outputs, y):
+        per_exit = torch.stack([F.cross_entropy(o, y) for o in outputs])
+        total = per_exit.sum()
+        for i in model.exits:
+            z = normalize_representation(model.blocks[i - 1].output)
+            i_xt, i_ty = _plane_bits(z, y, noise, "upper")
+            total = total + sign * LOG2 * (i_ty - beta * i_xt)
+        return total, per_exit.detach()
+
+    return loss
+
+
+def _ib_build(probes: bool = False):
+    backbone = mnist1d_cnn()
+    shapes = embedding_shapes(backbone.blocks, (1, 40))
+    heads = {i: pooled_head(shapes[i - 1], 10, output_size=4) for i in backbone.exits}
+    return ib_model(MultiExitNet(list(backbone.blocks), heads), probes=probes)
+
+
+def train_sign(
+    sense: str,
+    *,
+    beta: float = 0.1,
+    epochs: int = 2,
+    lr: float = 1e-2,
+    noise: float = 0.5,
+    seed: int = 0,
+    progress: bool = True,
+    root=None,
+):
+    """Layer-wise (detached blocks) training of the running example with `sign_loss` in the
+    given sense of eq. 15, probe heads reading every block. Cached per sense and seed;
+    returns (model, extras) with the validation history of the probes in extras."""
+    if sense not in SENSES:
+        raise ValueError(f"sense must be 'maximise' or 'minimise', got {sense!r}")
+    beta = check_float(beta, "beta")
+    if beta < 0:
+        raise ValueError(f"beta must be >= 0, got {beta}")
+    epochs = check_int(epochs, "epochs", low=1)
+    lr = check_float(lr, "lr", low=0.0)
+    noise = _check_noise(noise)
+    seed = check_int(seed, "seed", low=0)
+    config = dict(sense=sense, beta=beta, epochs=epochs, lr=lr, noise=noise, seed=seed, version=1)
+
+    def train(model):
+        h = fit_bundle(
+            model,
+            load_mnist1d(),
+            epochs=epochs,
+            lr=lr,
+            loss=sign_loss(model, beta, sense, noise),
+            progress=progress,
+            desc=f"eq. 15, {sense}",
+        )
+        return h.as_dict()
+
+    return cached_model(
+        f"ib_sign_{sense}_seed{seed}", config, lambda: _ib_build(probes=True), train, root=root
+    )
 
 
 def train_ib(
@@ -290,12 +445,6 @@ def train_ib(
     seed = check_int(seed, "seed", low=0)
     config = dict(beta=beta, epochs=epochs, lr=lr, noise=noise, seed=seed, version=1)
 
-    def build():
-        backbone = mnist1d_cnn()
-        shapes = embedding_shapes(backbone.blocks, (1, 40))
-        heads = {i: pooled_head(shapes[i - 1], 10, output_size=4) for i in backbone.exits}
-        return ib_model(MultiExitNet(list(backbone.blocks), heads))
-
     def train(model):
         data = load_mnist1d()
         h = fit_bundle(
@@ -309,7 +458,7 @@ def train_ib(
         )
         return h.as_dict()
 
-    return cached_model(f"ib_beta_{beta:g}", config, build, train, root=root)
+    return cached_model(f"ib_beta_{beta:g}_seed{seed}", config, _ib_build, train, root=root)
 
 
 def train_joint_with_plane(
@@ -325,14 +474,14 @@ def train_joint_with_plane(
 ):
     """Joint training (eq. 6) of the running example, recording the information plane of
     every layer after every epoch on `samples` validation inputs. Cached; returns (model,
-    extras) with extras["plane"][epoch]["kernel" | "binning"][layer] = (I_XT, I_TY)."""
+    extras) with extras["plane"][epoch]["upper" | "lower" | "binning"][layer] = (I_XT, I_TY)."""
     epochs = check_int(epochs, "epochs", low=1)
     samples = check_int(samples, "samples", low=10)
     noise, bins = _check_noise(noise), _check_bins(bins)
     lr = check_float(lr, "lr", low=0.0)
     seed = check_int(seed, "seed", low=0)
     config = dict(
-        epochs=epochs, lr=lr, samples=samples, noise=noise, bins=bins, seed=seed, version=1
+        epochs=epochs, lr=lr, samples=samples, noise=noise, bins=bins, seed=seed, version=2
     )
 
     def train(model):
@@ -358,4 +507,4 @@ def train_joint_with_plane(
         )
         return {"val_accuracy": h.val_accuracy, "seconds": h.seconds, "plane": planes}
 
-    return cached_model("ib_joint_plane", config, mnist1d_cnn, train, root=root)
+    return cached_model(f"ib_joint_plane_seed{seed}", config, mnist1d_cnn, train, root=root)

@@ -67,9 +67,52 @@ def test_information_plane_per_layer(tiny_cnn, make_inputs):
     x = make_inputs(40, (1, 16))
     y = torch.arange(40) % 5
     plane = information.information_plane(tiny_cnn, x, y, noise=0.5, bins=8)
-    assert len(plane["kernel"]) == len(plane["binning"]) == tiny_cnn.num_blocks
-    for i_xt, i_ty in plane["kernel"]:
-        assert 0 <= i_xt <= math.log2(40) + 1e-6 and i_ty <= i_xt + 1e-6
+    assert (
+        len(plane["upper"]) == len(plane["lower"]) == len(plane["binning"]) == tiny_cnn.num_blocks
+    )
+    for (i_xt, i_ty), (lo_xt, _) in zip(plane["upper"], plane["lower"]):
+        assert 0 <= lo_xt <= i_xt <= math.log2(40) + 1e-6 and i_ty <= i_xt + 1e-6
+
+
+@pytest.mark.parametrize("dim", [1, 2, 4])
+def test_pairwise_bounds_bracket_a_gaussian_channel(dim):
+    # X ~ N(0, I/dim), T = X + N(0, σ²): the exact I is known; KL bounds it from above,
+    # Bhattacharyya from below (Kolchinsky & Tracey 2017)
+    z = torch.randn(1500, dim, generator=torch.Generator().manual_seed(dim))
+    true = information.gaussian_channel_mi(dim, noise=0.5)
+    assert true == pytest.approx(0.5 * dim * math.log2(1 + 4 / dim))
+    lower = information.pairwise_mi(z, noise=0.5, bound="lower")
+    upper = information.pairwise_mi(z, noise=0.5, bound="upper")
+    assert lower < true < upper
+
+
+def test_pairwise_bounds_meet_on_separated_clusters():
+    # far-apart components: both bounds give the discrete entropy log2 4 = 2 bits
+    y = torch.arange(200) % 4
+    h = 10 * torch.eye(4)[y]
+    for bound in ("upper", "lower"):
+        assert information.pairwise_mi(h, noise=0.05, bound=bound) == pytest.approx(2.0, abs=1e-3)
+
+
+def test_probe_heads_do_not_train_the_blocks(tiny_cnn, make_inputs):
+    model = information.ib_model(tiny_cnn, probes=True).train()
+    model(make_inputs(8, (1, 16)))[0].sum().backward()
+    assert all(p.grad is None for b in model.blocks for p in b.parameters())
+    assert all(p.grad is not None for p in model.heads["1"].parameters())
+
+
+def test_sign_loss_senses_are_opposite(tiny_cnn, make_inputs):
+    model = information.ib_model(tiny_cnn, probes=True).train()
+    x, y = make_inputs(20, (1, 16)), torch.arange(20) % 5
+    outputs = model(x)
+    up, ce = information.sign_loss(model, 0.2, "maximise")(outputs, y)
+    down, ce2 = information.sign_loss(model, 0.2, "minimise")(outputs, y)
+    assert torch.equal(ce, ce2)
+    # total = CE ∓ ln2 Σ_i (Î(T_i;Y) − β Î(X;T_i)): the two senses sit symmetric around CE
+    assert (up + down).item() == pytest.approx(2 * ce.sum().item(), rel=1e-5)
+    assert down.item() != pytest.approx(up.item())
+    down.backward()
+    assert all(p.grad is not None for p in model.blocks[-1].parameters())
 
 
 def test_local_ib_loss_is_ce_plus_beta_times_kernel_mi(tiny_cnn, make_inputs):
@@ -137,4 +180,13 @@ def test_train_joint_with_plane_records_every_epoch(tmp_path):
         epochs=1, samples=20, root=tmp_path, progress=False
     )
     assert len(extras["plane"]) == 2  # at initialisation and after the epoch
-    assert len(extras["plane"][0]["kernel"]) == model.num_blocks
+    assert len(extras["plane"][0]["upper"]) == model.num_blocks
+
+
+def test_train_sign_caches_per_sense_and_seed(tmp_path):
+    a, extras = information.train_sign("minimise", epochs=1, root=tmp_path, progress=False)
+    assert len(extras["val_accuracy"]) == 1
+    assert all(isinstance(h, information.ProbeHead) for h in a.heads.values())
+    information.train_sign("maximise", epochs=1, seed=1, root=tmp_path, progress=False)
+    names = sorted(p.name for p in (tmp_path / "checkpoints").glob("*.pt"))
+    assert names == ["ib_sign_maximise_seed1.pt", "ib_sign_minimise_seed0.pt"]

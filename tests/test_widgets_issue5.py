@@ -77,14 +77,27 @@ def test_information_explorer(runs):
         planes, {0.0: probs["backprop"], 0.5: probs["local"]}, labels, COSTS, EXITS
     )
     w.beta.value = 0.5
-    w.layer.value = 3
+    w.threshold.value = 1.0  # everyone leaves at the first exit placed
     r = w.result()
-    assert (r["I_XT"], r["I_TY"]) == (1.5, 1.0)
+    assert r["exits"] == (1, 2, 3, 4) and r["exit_counts"][0] == 60
+    assert r["cost_fraction"] == pytest.approx(
+        110 / 1010
+    )  # block 1 + head 1 of the full network (blocks + final head)
+    # placing no exit at layers 1 and 2: the inputs leave at exit 3, which costs more
+    w.toggles["exit_1"].value = False
+    w.toggles["exit_2"].value = False
+    r = w.result()
+    assert r["exits"] == (3, 4) and r["exit_counts"] == (60, 0)
+    assert r["plane"] == ((1.5, 1.0), (1.0, 1.0))
     acc = (probs["local"][2].argmax(-1) == labels).float().mean().item()
-    assert r["exit_accuracy"] == pytest.approx(acc)
+    assert r["accuracy"] == pytest.approx(acc) and r["exit_accuracy"][0] == pytest.approx(acc)
+    assert r["cost_fraction"] == pytest.approx(610 / 1010)  # blocks 1-3 + head 3 (no heads 1, 2)
     w.plot(r)
+    assert "exit 3" in w.summary(r)
     with pytest.raises(ValueError, match="beta"):
         w.compute(beta=0.2)
+    with pytest.raises(ValueError, match="toggles"):
+        w.compute(beta=0.5, exit_9=True)
     with pytest.raises(ValueError, match="same betas"):
         InformationExplorer(planes, {0.0: probs["local"]}, labels, COSTS, EXITS)
 

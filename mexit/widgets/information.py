@@ -1,5 +1,6 @@
-"""Information-plane explorer: β of the local IB objective (over cached runs), a layer, and
-the exit threshold → position in the information plane, accuracy, cost (§7.3)."""
+"""Information-plane explorer: β of the local IB objective (over cached runs), the exit set
+(which layers get an exit) and the exit threshold → the chosen exits in the information
+plane, accuracy and cost of early exit through them (§7.3, §4)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ from .base import Explorer, threshold_slider
 
 
 class InformationExplorer(Explorer):
-    """Pick β (one trained run each), a layer and a threshold.
+    """Pick β (one trained run each), which early exits exist (one toggle per layer, the
+    final exit L always on) and a threshold on the normalized entropy (eq. 11).
 
-    planes: {β: [(I(X;F_i), I(F_i;Y)) for each layer i]} in bits; probs: {β: (E, N, K) exit
+    planes: {β: [(I(X;T_i), I(T_i;Y)) for each layer i]} in bits; probs: {β: (E, N, K) exit
     outputs}; costs: one CostProfile or {β: CostProfile}; exits: block indices (one exit per
-    layer of the planes)."""
+    layer of the planes, increasing, ending at L)."""
 
     def __init__(self, planes: Mapping, probs: Mapping, labels, costs, exits):
         if not isinstance(planes, Mapping) or not planes:
@@ -30,6 +32,8 @@ class InformationExplorer(Explorer):
         self.planes = {float(b): [tuple(map(float, p)) for p in v] for b, v in planes.items()}
         self.probs = {float(b): check_probs(v, f"probs[{b}]") for b, v in probs.items()}
         self.exits = tuple(exits)
+        if list(self.exits) != sorted(set(self.exits)) or not self.exits:
+            raise ValueError(f"exits must be increasing block indices, got {self.exits}")
         for b in self.betas:
             if len(self.planes[b]) != len(self.exits) or self.probs[b].shape[0] != len(self.exits):
                 raise ValueError(f"run β = {b} must give one plane point and one exit per layer")
@@ -44,39 +48,45 @@ class InformationExplorer(Explorer):
             isinstance(c, CostProfile) for c in self.costs.values()
         ):
             raise ValueError("costs must give a CostProfile for every beta")
+        if any(c.num_blocks != self.exits[-1] for c in self.costs.values()):
+            raise ValueError(f"costs must describe L = {self.exits[-1]} blocks (the last exit)")
         self.exit_accuracy = {
             b: tuple(exit_accuracies(p, self.labels).tolist()) for b, p in self.probs.items()
         }
         self.beta = widgets.Dropdown(options=self.betas, description="β")
-        self.layer = widgets.IntSlider(
-            value=self.exits[-1], min=self.exits[0], max=self.exits[-1], description="layer i"
-        )
+        self.toggles = {
+            f"exit_{e}": widgets.Checkbox(value=True, description=f"exit {e}", indent=False)
+            for e in self.exits[:-1]
+        }
         self.threshold = threshold_slider("threshold", 0.5)
-        self.controls = {"beta": self.beta, "layer": self.layer, "threshold": self.threshold}
+        self.controls = {"beta": self.beta, **self.toggles, "threshold": self.threshold}
 
-    def compute(self, beta=None, layer=None, threshold=0.5) -> dict:
+    def layout(self) -> widgets.Widget:
+        return widgets.VBox([self.beta, widgets.HBox(list(self.toggles.values())), self.threshold])
+
+    def compute(self, beta=None, threshold=0.5, **toggles) -> dict:
         beta = self.betas[0] if beta is None else float(beta)
         if beta not in self.planes:
             raise ValueError(f"beta must be one of the cached runs {self.betas}, got {beta}")
-        layer = self.exits[-1] if layer is None else layer
-        if layer not in self.exits:
-            raise ValueError(f"layer must be one of {self.exits}, got {layer!r}")
-        k = self.exits.index(layer)
+        unknown = set(toggles) - set(self.toggles)
+        if unknown:
+            raise ValueError(f"toggles must name early exits {sorted(self.toggles)}: {unknown}")
+        exits = tuple(e for e in self.exits[:-1] if toggles.get(f"exit_{e}", True))
+        exits += (self.exits[-1],)
+        rows = [self.exits.index(e) for e in exits]
         costs = self.costs[beta]
         r = evaluate_policy(
-            self.probs[beta],
+            self.probs[beta][rows],
             self.labels,
             threshold,
-            Gamma=costs.Gamma(self.exits),
+            Gamma=costs.Gamma(exits),
             full_cost=costs.full,
         )
-        i_xt, i_ty = self.planes[beta][k]
         return {
             "beta": beta,
-            "layer": layer,
-            "I_XT": i_xt,
-            "I_TY": i_ty,
-            "exit_accuracy": self.exit_accuracy[beta][k],
+            "exits": exits,
+            "plane": tuple(self.planes[beta][k] for k in rows),
+            "exit_accuracy": tuple(self.exit_accuracy[beta][k] for k in rows),
             "accuracy": r.accuracy,
             "mean_flops": r.mean_flops,
             "cost_fraction": r.cost_fraction,
@@ -84,12 +94,13 @@ class InformationExplorer(Explorer):
         }
 
     def summary(self, result: dict) -> str:
-        return (
-            f"β = {result['beta']:g}, layer {result['layer']}: I(X;F) = {result['I_XT']:.2f} "
-            f"bits, I(F;Y) = {result['I_TY']:.2f} bits, exit accuracy "
-            f"{100 * result['exit_accuracy']:.1f} %\nearly exit at this threshold: "
-            + super().summary(result)
+        parts = ", ".join(
+            f"exit {e}: I(T;Y) = {p[1]:.2f} bits, {100 * a:.1f} %, {n} inputs"
+            for e, p, a, n in zip(
+                result["exits"], result["plane"], result["exit_accuracy"], result["exit_counts"]
+            )
         )
+        return f"β = {result['beta']:g}; {parts}\n" + super().summary(result)
 
     def plot(self, result: dict) -> None:
         fig, ax = plt.subplots(figsize=(5.5, 3.4))
@@ -97,7 +108,12 @@ class InformationExplorer(Explorer):
             xs, ys = zip(*self.planes[b])
             alpha = 1.0 if b == result["beta"] else 0.3
             ax.plot(xs, ys, "o-", alpha=alpha, label=f"β = {b:g}")
-        ax.plot(result["I_XT"], result["I_TY"], "r*", ms=16, label=f"layer {result['layer']}")
-        ax.set(xlabel="I(X; F_i) (bits)", ylabel="I(F_i; Y) (bits)", title="information plane")
+        xs, ys = zip(*result["plane"])
+        ax.plot(xs, ys, "r*", ms=14, label="exits placed")
+        ax.set(
+            xlabel="I(X; T_i) (bits, upper bound)",
+            ylabel="I(T_i; Y) (bits, noisy estimate)",
+            title="information plane",
+        )
         ax.legend(fontsize=8)
         fig.tight_layout()
