@@ -591,9 +591,9 @@ def plot_placement_search(search: PlacementSearch, table, *, title: str = "place
     )
     if search.target_accuracy is not None:
         ax.axhline(100 * search.target_accuracy, color="gray", ls="--", lw=1, label="target")
-    markers = {"SDN": "s", "greedy": "^", "filter": "v", "every": "D"}
+    markers = {"SDN reaches": "s", "SDN closest": "p", "greedy": "^", "filter": "v", "every": "D"}
     for key, marker in markers.items():
-        rows = table[table.method.str.contains(key)]
+        rows = table[table.method.str.contains(key, regex=False)]
         if len(rows):
             ax.plot(rows["val cost (%)"], rows["val acc (%)"], marker, ms=9, mfc="none", label=key)
     best = search.best

@@ -4,6 +4,7 @@ greedy and exhaustive placement, on hand-made tables whose answers are known by 
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ from mexit.cost import CostProfile
 from mexit.placement import (
     best_feasible,
     conditional_exit_rates,
+    eq4_table,
     evaluate_placement,
     exit_gain,
     filter_placement,
@@ -20,6 +22,10 @@ from mexit.placement import (
     is_efficient_exit,
     optimal_placement,
     percentile_placement,
+    placement_sweep,
+    placement_table,
+    plot_cost_profile,
+    plot_placement_search,
     set_cost,
 )
 
@@ -222,3 +228,63 @@ def test_bad_arguments():
     probs[0, 3] = torch.tensor([0.1, 0.9])
     with pytest.raises(ValueError, match="unreachable"):
         optimal_placement(probs, labels, costs, 0.9, 1.0, "max_probability")
+
+
+def test_eq4_table_matches_the_hand_computed_gains():
+    # hand_problem at threshold 0.9 (max probability would be needed for "sure" rows; with
+    # entropy, "sure" has H = 0 ≤ 0.2 and "unsure" H = 1): C = {1, 2} → exits 1/2, 1/4, 1/4
+    probs, labels, costs = hand_problem()
+    table = eq4_table(probs, labels, costs, threshold=0.2).set_index("exit i")
+    assert list(table["exits (%)"]) == [50.0, 25.0]
+    assert list(table["reach (%)"]) == [100.0, 50.0]
+    # without exit 1: C = {2} takes inputs 0, 1, 2 (Γ = 4) and input 3 goes on (Γ = 14)
+    # → 6.5, against 6.0 with it: gain 0.5 FLOPs = 0.5 / 12 of the plain network
+    assert table.loc[1, "exact gain (%)"] == pytest.approx(100 * 0.5 / 12)
+    # without exit 2: C = {1}: inputs 0, 1 at Γ = 2, inputs 2, 3 at Γ = 13 → 7.5: gain 1.5
+    assert table.loc[2, "exact gain (%)"] == pytest.approx(100 * 1.5 / 12)
+    # eq. 4 printed at i = 1 with Γ = (2, 5, 15): (5 − 2)(0.5 − 0.25) = 0.75 > 2 · 0.25 = 0.5
+    assert bool(table.loc[1, "eq. 4 printed"]) and bool(table.loc[1, "printed agrees"])
+
+
+def test_placement_sweep_agrees_with_the_search_and_marks_misses():
+    probs, labels, costs = hand_problem()
+    sweep = placement_sweep(
+        probs, labels, costs, thresholds=(0.2,), max_losses=(0.0, 0.3), th_grid=(0.0, 1.0)
+    )
+    exact, loose = sweep.iloc[0], sweep.iloc[1]
+    # a perfect target: only {2} and {} reach it; the optimum {2} costs 6.5 / 12
+    assert exact["optimum C"] == (2,) and exact["optimum (%)"] == pytest.approx(100 * 6.5 / 12)
+    # TH = 0 keeps no exit, so eq. 5's best set meeting the target is {} at 100 %
+    assert exact["greedy (%)"] == pytest.approx(100.0)
+    # SDN on blocks (1, 1, 10): cumulative 1/12, 2/12, 1 → 0.15 is reached at block 2, the
+    # other fractions only at L: C = {2}, which is the optimum here
+    assert percentile_placement(costs) == (2,) and exact["SDN gap (pts)"] == pytest.approx(0)
+    # a 30-point budget: {1, 2} at 6 / 12 is the optimum; SDN's {2} costs 6.5 / 12
+    assert loose["optimum C"] == (1, 2)
+    assert loose["SDN gap (pts)"] == pytest.approx(100 * (6.5 - 6.0) / 12)
+    # a set that misses the target: 0.05 is reached at block 1, and {1} scores 3/4 < 1
+    assert math.isnan(
+        placement_sweep(
+            probs,
+            labels,
+            costs,
+            thresholds=(0.2,),
+            max_losses=(0.0,),
+            th_grid=(1.0,),
+            fractions=(0.05,),
+        ).iloc[0]["SDN (%)"]
+    )
+
+
+def test_figures_draw(make_probs):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    probs, labels, costs = hand_problem()
+    search = optimal_placement(probs, labels, costs, 0.2)
+    table = placement_table(
+        search, {"SDN reaches": (1,)}, test_probs=probs, test_labels=labels, costs=costs
+    )
+    assert list(table["method"]) == ["SDN reaches", "exhaustive optimum"]
+    assert plot_placement_search(search, table).axes[0].get_xlabel().startswith("mean cost")
+    assert plot_cost_profile(costs).axes[0].get_ylabel() == "cost (kFLOPs)"
