@@ -4,12 +4,18 @@ Costs come as γ_f (`block_costs`, one per block f_1..f_L) and γ_c (`head_costs
 block that has a head, the final head L included), as measured by `mexit.measure_costs`.
 Exit sets C are block indices in 1..L-1 (the final exit L is always there), as in the survey.
 
-- `percentile_placement`: SDN's rule, exits where the cumulative cost reaches fixed fractions.
+- `percentile_placement`: SDN's rule, an exit where the cumulative cost reaches each fraction
+  (`rule="reaches"`, EQUATIONS.md's reading) or at the block closest to it (`rule="closest"`).
 - `is_efficient_exit`: eq. 4 exactly as printed (Panda et al.).
 - `exit_gain`: the exact test, expected cost of the whole cascade without exit i minus with it.
-- `greedy_placement`: eq. 5 (Baccarelli et al.), one exit at a time from the input side.
+- `greedy_placement` / `greedy_walk`: eq. 5 (Baccarelli et al.) as the survey describes it, a
+  walk from the input side in which cm_i is measured with the exits kept so far.
+- `filter_placement`: eq. 5 applied to every exit on its own, with rates measured once with
+  every exit present (the kept list never influences a decision): a per-exit filter, not greedy.
 - `optimal_placement`: every one of the 2^(L-1) exit sets, the cheapest that meets a target
   accuracy, scored on the measured outputs of a head at every block.
+- `head_design_table`, `eq4_table`, `placement_table` and the `plot_*` functions assemble the
+  tables and figures of notebook 02.
 """
 
 from __future__ import annotations
@@ -79,9 +85,11 @@ def _check_fractions(fractions, n: int, name: str) -> tuple[float, ...]:
     return values
 
 
-def set_cost(block_costs, head_costs, exits, exit_fractions) -> float:
+def set_cost(block_costs, head_costs=None, *, exits, exit_fractions) -> float:
     """Expected cost Σ_j r_j Γ_j of exit set `exits` when a fraction r_j of the inputs leaves
-    at each exit j of C ∪ {L} (`exit_fractions`, summing to 1)."""
+    at each exit j of C ∪ {L} (`exit_fractions`, summing to 1).
+
+    block_costs: a CostProfile, or γ_f (one per block) with `head_costs` γ_c beside it."""
     gamma_f, gamma_c = _check_costs(block_costs, head_costs)
     L = len(gamma_f)
     C = check_exit_set(exits, L)
@@ -95,10 +103,17 @@ def set_cost(block_costs, head_costs, exits, exit_fractions) -> float:
     return float((Gamma * torch.tensor(r, dtype=torch.float64)).sum())
 
 
-def percentile_placement(block_costs, fractions=SDN_FRACTIONS) -> tuple[int, ...]:
-    """SDN (Kaya et al.): an exit after the block where the backbone's cumulative cost
-    Σ_{k≤i} γ_{f_k} / Σ_k γ_{f_k} comes closest to each fraction (ties go to the earlier
-    block). Duplicates merge; the final block is never an early exit."""
+def percentile_placement(
+    block_costs, fractions=SDN_FRACTIONS, *, rule: str = "reaches"
+) -> tuple[int, ...]:
+    """SDN (Kaya et al.): exits placed by the backbone's cumulative cost
+    Σ_{k≤i} γ_{f_k} / Σ_k γ_{f_k}.
+
+    rule="reaches" (EQUATIONS.md: "an exit where the cumulative cost reaches each fraction"):
+    for each fraction, the first block whose cumulative cost is at least that fraction; a
+    fraction reached only at the final block L adds no early exit.
+    rule="closest": the block whose cumulative cost comes closest to each fraction (ties go
+    to the earlier block). Duplicates merge; the final block is never an early exit."""
     if isinstance(block_costs, CostProfile):
         block_costs = block_costs.gamma_f
     gamma_f = _check_table(block_costs, "block_costs")
@@ -108,11 +123,17 @@ def percentile_placement(block_costs, fractions=SDN_FRACTIONS) -> tuple[int, ...
     fr = _check_table(fractions, "fractions")
     if any(not 0 < f < 1 for f in fr):
         raise ValueError(f"fractions must lie strictly between 0 and 1, got {fr}")
+    if rule not in ("reaches", "closest"):
+        raise ValueError(f"rule must be 'reaches' or 'closest', got {rule!r}")
     total = sum(gamma_f)
     if total <= 0:
         raise ValueError("block_costs must not all be zero")
-    cum = [sum(gamma_f[:i]) / total for i in range(1, L)]  # blocks 1..L-1
-    chosen = {min(range(1, L), key=lambda i: (abs(cum[i - 1] - f), i)) for f in fr}
+    cum = [sum(gamma_f[:i]) / total for i in range(1, L + 1)]  # blocks 1..L
+    if rule == "closest":
+        chosen = {min(range(1, L), key=lambda i: (abs(cum[i - 1] - f), i)) for f in fr}
+    else:
+        first = (next(i for i in range(1, L + 1) if cum[i - 1] >= f - 1e-12) for f in fr)
+        chosen = {i for i in first if i < L}
     return tuple(sorted(chosen))
 
 
@@ -134,10 +155,13 @@ def is_efficient_exit(gamma, I, i: int) -> bool:
     return (gn - gi) * (Ii - In) > gi * In
 
 
-def exit_gain(block_costs, head_costs, exits, i: int, fractions_with, fractions_without=None):
+def exit_gain(
+    block_costs, head_costs=None, *, exits, i: int, fractions_with, fractions_without=None
+) -> float:
     """The exact test: expected cost of the cascade without exit i minus with it (FLOPs per
     input; > 0 means exit i pays for itself).
 
+    block_costs: a CostProfile, or γ_f (one per block) with `head_costs` γ_c beside it.
     exits: the other early exits (i excluded or included, it does not matter).
     fractions_with: measured fraction of inputs leaving at each exit of C ∪ {i} ∪ {L};
     fractions_without: the same for C \\ {i} ∪ {L}. If omitted, the inputs that left at i are
@@ -153,33 +177,89 @@ def exit_gain(block_costs, head_costs, exits, i: int, fractions_with, fractions_
         r_without = list(r_with[:k]) + [r_with[k] + r_with[k + 1]] + list(r_with[k + 2 :])
     else:
         r_without = _check_fractions(fractions_without, len(rest) + 1, "fractions_without")
-    cost_with = set_cost(gamma_f, gamma_c, with_i, r_with)
-    cost_without = set_cost(gamma_f, gamma_c, rest, r_without)
+    cost_with = set_cost(gamma_f, gamma_c, exits=with_i, exit_fractions=r_with)
+    cost_without = set_cost(gamma_f, gamma_c, exits=rest, exit_fractions=r_without)
     return cost_without - cost_with
 
 
-def greedy_placement(block_costs, head_costs, exit_rates, th: float) -> tuple[int, ...]:
-    """Eq. 5 (Baccarelli et al.), read as the survey prints it: from the input side, keep
-    the candidate exit i when
+def _eq5_score(gamma_f, gamma_c, i: int, cm: float, th: float) -> float:
+    """Left side of eq. 5 at candidate exit i (1-based)."""
+    return (th - cm) * gamma_f[i] - (1 - cm) * gamma_c[i] - (1 - th) * gamma_f[i - 1]
+
+
+def filter_placement(block_costs, head_costs=None, *, exit_rates, th: float) -> tuple[int, ...]:
+    """Eq. 5 as a **per-exit filter** (not greedy): every candidate exit i is judged on its own
+    by
 
         (TH − cm_i) γ_{f_{i+1}} − (1 − cm_i) γ_{c_i} − (1 − TH) γ_{f_i} ≥ 0,
 
-    cm_i = I_{i+1} / I_i the compression ratio: the share of the inputs reaching exit i that
-    go on (1 − q_i, with q_i = exit_rates[i-1] the fraction of those reaching i that leave).
-    exit_rates: one q_i per candidate block 1..L-1. TH ∈ [0, 1]: larger keeps more exits."""
+    with cm_i = 1 − q_i and q_i = exit_rates[i-1] measured **once, with every exit present**
+    (`conditional_exit_rates`). The exits kept so far never change a decision; compare
+    `greedy_placement`, the survey's walk, which re-measures cm_i with the exits it kept.
+
+    block_costs: a CostProfile, or γ_f with `head_costs` γ_c. TH ∈ [0, 1]: larger keeps more."""
     gamma_f, gamma_c = _check_costs(block_costs, head_costs)
     L = len(gamma_f)
     q = _check_fractions(exit_rates, L - 1, "exit_rates")
     th = check_float(th, "th", low=0.0, high=1.0)
-    kept = []
+    return tuple(
+        i
+        for i in range(1, L)
+        if i in gamma_c and _eq5_score(gamma_f, gamma_c, i, 1.0 - q[i - 1], th) >= 0
+    )
+
+
+def greedy_walk(probs, costs: CostProfile, *, threshold, th: float, criterion: str = "entropy"):
+    """Eq. 5 (Baccarelli et al.) as the survey describes it: walk from the input side to the
+    output; at each candidate exit i, run the exit policy on the exits kept so far plus i
+    (and the final exit) and measure
+
+        I_i = fraction of the inputs that reach exit i,  I_{i+1} = fraction that go past it,
+        cm_i = I_{i+1} / I_i,
+
+    then keep i when (TH − cm_i) γ_{f_{i+1}} − (1 − cm_i) γ_{c_i} − (1 − TH) γ_{f_i} ≥ 0.
+    Dropping an exit sends its inputs on, so the rates of later exits depend on what was kept.
+
+    probs: (L, N, K) outputs of a head at every block; costs: their CostProfile;
+    threshold: the shared exit threshold of the policy; TH ∈ [0, 1] (larger keeps more).
+    Returns one dict per candidate: exit, reach (I_i), rate (q_i = 1 − cm_i), cm, score, kept."""
+    probs = check_probs(probs)
+    if not isinstance(costs, CostProfile):
+        raise TypeError(f"costs must be a CostProfile, got {type(costs).__name__}")
+    L = costs.num_blocks
+    if probs.shape[0] != L:
+        raise ValueError(
+            f"probs must hold the outputs of a head at every block ({L}), "
+            f"got {probs.shape[0]} exits"
+        )
+    th = check_float(th, "th", low=0.0, high=1.0)
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
+        raise TypeError(f"threshold must be one number, got {threshold!r}")
+    gamma_f, gamma_c = _check_costs(costs)
+    n = probs.shape[1]
+    kept, steps = [], []
     for i in range(1, L):
-        if i not in gamma_c:
-            continue
-        cm = 1.0 - q[i - 1]
-        score = (th - cm) * gamma_f[i] - (1 - cm) * gamma_c[i] - (1 - th) * gamma_f[i - 1]
+        rows = [e - 1 for e in kept] + [i - 1, L - 1]
+        idx = simulate_exits(probs[rows], threshold, criterion)
+        k = len(kept)  # position of exit i among the rows
+        reach = int((idx >= k).sum())
+        leave = int((idx == k).sum())
+        cm = 1.0 - leave / reach if reach else 1.0
+        score = _eq5_score(gamma_f, gamma_c, i, cm, th) if i in gamma_c else float("-inf")
+        steps.append(
+            dict(exit=i, reach=reach / n, rate=1.0 - cm, cm=cm, score=score, kept=score >= 0)
+        )
         if score >= 0:
             kept.append(i)
-    return tuple(kept)
+    return steps
+
+
+def greedy_placement(
+    probs, costs: CostProfile, *, threshold, th: float, criterion: str = "entropy"
+) -> tuple[int, ...]:
+    """The exit set C that eq. 5's walk keeps (see `greedy_walk`)."""
+    steps = greedy_walk(probs, costs, threshold=threshold, th=th, criterion=criterion)
+    return tuple(s["exit"] for s in steps if s["kept"])
 
 
 def conditional_exit_rates(probs, threshold, criterion: str = "entropy") -> tuple[float, ...]:
@@ -243,6 +323,8 @@ class PlacementSearch:
     best: PlacementScore
     scores: tuple[PlacementScore, ...]  # all 2^(L-1) sets, in enumeration order
     target_accuracy: float | None
+    threshold: float = 0.5  # the shared threshold every set was scored at
+    criterion: str = "entropy"
 
     def score(self, exits) -> PlacementScore:
         """The score of one exit set."""
@@ -300,7 +382,303 @@ def optimal_placement(
             f"{best_acc:.4f} at threshold {threshold}"
         )
     best = min(feasible, key=lambda s: (s.mean_flops, len(s.exits)))
-    return PlacementSearch(best=best, scores=tuple(scores), target_accuracy=target_accuracy)
+    return PlacementSearch(
+        best=best,
+        scores=tuple(scores),
+        target_accuracy=target_accuracy,
+        threshold=float(threshold),
+        criterion=criterion,
+    )
+
+
+def best_feasible(search: PlacementSearch, candidates) -> PlacementScore | None:
+    """The cheapest of the exit sets `candidates` that meets `search`'s target accuracy, or None
+    when none of them does (e.g. the sets of eq. 5 over a grid of TH)."""
+    if not isinstance(search, PlacementSearch):
+        raise TypeError(f"search must be a PlacementSearch, got {type(search).__name__}")
+    if isinstance(candidates, (str, bytes)) or not isinstance(candidates, (Sequence, set)):
+        raise TypeError(f"candidates must be a collection of exit sets, got {candidates!r}")
+    scores = [search.score(C) for C in candidates]
+    ok = [s for s in scores if search.meets_target(s.exits)]
+    return min(ok, key=lambda s: (s.mean_flops, len(s.exits))) if ok else None
+
+
+def _check_designs(designs) -> dict:
+    if not isinstance(designs, Mapping) or not designs:
+        raise TypeError("designs must be a non-empty dict {head kind: MultiExitNet}")
+    for kind, net in designs.items():
+        if not isinstance(net, MultiExitNet):
+            raise TypeError(f"designs[{kind!r}] must be a MultiExitNet, got {type(net).__name__}")
+    return dict(designs)
+
+
+def head_design_table(designs, x, y, input_shape):
+    """One row per (head design, early exit): test accuracy (%), parameters, head FLOPs γ_c and
+    block FLOPs γ_f (kFLOPs) — the comparison of §4's head designs (a pandas DataFrame).
+
+    designs: {kind: MultiExitNet with a head of that kind at every early block}; x, y: inputs
+    and labels to score the heads on; input_shape: the shape of one input, e.g. (1, 40)."""
+    import pandas as pd
+
+    from .cost import measure_costs
+    from .inference import exit_accuracies, exit_probs
+
+    designs = _check_designs(designs)
+    rows = []
+    for kind, net in designs.items():
+        costs = measure_costs(net, input_shape)
+        acc = exit_accuracies(exit_probs(net, x), y)
+        for k, i in enumerate(net.exits[:-1]):
+            rows.append(
+                dict(
+                    head=kind,
+                    exit=i,
+                    accuracy=100 * acc[k].item(),
+                    params=sum(p.numel() for p in net.head(i).parameters()),
+                    kflops=costs.gamma_c[i] / 1e3,
+                    block_kflops=costs.gamma_f[i - 1] / 1e3,
+                )
+            )
+    return pd.DataFrame(rows)
+
+
+def plot_head_designs(table):
+    """Accuracy and cost of each head design at each exit, from `head_design_table`."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    _check_frame(table, ("head", "exit", "accuracy", "kflops", "block_kflops"), "table")
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.4))
+    sns.barplot(table, x="exit", y="accuracy", hue="head", ax=a1)
+    a1.set(ylabel="test accuracy (%)", title="accuracy of each exit alone", ylim=(0, 100))
+    sns.barplot(table, x="exit", y="kflops", hue="head", ax=a2)
+    blocks = table.drop_duplicates("exit").sort_values("exit")["block_kflops"]
+    a2.plot(range(len(blocks)), blocks, "k_", ms=30, mew=2, label="the block itself (γ_f)")
+    a2.set(yscale="log", ylabel="head cost γ_c (kFLOPs, log)", title="what each head costs")
+    a2.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.tight_layout()
+    return fig
+
+
+def _check_frame(table, columns, name: str) -> None:
+    import pandas as pd
+
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"{name} must be a pandas DataFrame, got {type(table).__name__}")
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"{name} lacks the columns {missing}")
+
+
+def plot_cost_profile(costs: CostProfile, *, label: str = "head"):
+    """γ_f and γ_c of every block (bars), Γ_j with a head at every block, and the backbone's
+    running cost Σ γ_f (kFLOPs)."""
+    import matplotlib.pyplot as plt
+
+    if not isinstance(costs, CostProfile):
+        raise TypeError(f"costs must be a CostProfile, got {type(costs).__name__}")
+    if not isinstance(label, str):
+        raise TypeError(f"label must be a str, got {type(label).__name__}")
+    L = costs.num_blocks
+    if sorted(costs.gamma_c) != list(range(1, L + 1)):
+        raise ValueError(
+            f"costs must have a head at every block 1..{L}, got {sorted(costs.gamma_c)}"
+        )
+    gamma_f = torch.tensor(costs.gamma_f, dtype=torch.float64)
+    gamma_c = torch.tensor([costs.gamma_c[i] for i in range(1, L + 1)], dtype=torch.float64)
+    x = torch.arange(1, L + 1)
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    ax.bar(x - 0.2, gamma_f / 1e3, 0.4, label="block γ_f")
+    ax.bar(x + 0.2, gamma_c / 1e3, 0.4, label=f"{label} head γ_c")
+    ax.plot(x, costs.Gamma(tuple(range(1, L))) / 1e3, "ko-", label="Γ_j, every exit present")
+    ax.plot(x, gamma_f.cumsum(0) / 1e3, "k:", label="backbone alone Σ γ_f")
+    ax.set(xlabel="block / exit", ylabel="cost (kFLOPs)", title="cost profile")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def eq4_table(probs, labels, costs: CostProfile, *, threshold, criterion: str = "entropy"):
+    """Eq. 4 against the exact test for every exit i of the full set C = {1..L-1}, from the
+    measured exit fractions (a pandas DataFrame, one row per exit):
+
+    exits (%): I_i, the fraction leaving at i; reach (%): the fraction reaching i;
+    eq. 4 printed: `is_efficient_exit` with I = exit fractions and γ = Γ of the full set;
+    eq. 4, I = reach: the same with the fractions reaching each exit;
+    exact gain (%): `exit_gain` with the rates re-measured without exit i (% of the plain
+    network); exact keep: gain > 0; printed agrees: eq. 4 printed == exact keep."""
+    import pandas as pd
+
+    if not isinstance(costs, CostProfile):
+        raise TypeError(f"costs must be a CostProfile, got {type(costs).__name__}")
+    L = costs.num_blocks
+    every = tuple(range(1, L))
+    with_all = evaluate_placement(probs, labels, costs, every, threshold, criterion)
+    I_exit = list(with_all.exit_fractions)
+    I_reach = [sum(I_exit[k:]) for k in range(L)]
+    gamma = costs.Gamma(every).tolist()
+    rows = []
+    for i in every:
+        rest = tuple(e for e in every if e != i)
+        without = evaluate_placement(probs, labels, costs, rest, threshold, criterion)
+        gain = exit_gain(
+            costs,
+            exits=every,
+            i=i,
+            fractions_with=I_exit,
+            fractions_without=without.exit_fractions,
+        )
+        printed = is_efficient_exit(gamma, I_exit, i)
+        rows.append(
+            {
+                "exit i": i,
+                "exits (%)": 100 * I_exit[i - 1],
+                "reach (%)": 100 * I_reach[i - 1],
+                "eq. 4 printed": printed,
+                "eq. 4, I = reach": is_efficient_exit(gamma, I_reach, i),
+                "exact gain (%)": 100 * gain / costs.full,
+                "exact keep": gain > 0,
+                "printed agrees": printed == (gain > 0),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def placement_table(search: PlacementSearch, candidates, *, test_probs, test_labels, costs):
+    """One row per named exit set (`candidates`: {name: C}) and the exhaustive optimum: its
+    validation accuracy and cost (from `search`), whether it meets the target, and its test
+    accuracy and cost at the same threshold (a pandas DataFrame)."""
+    import pandas as pd
+
+    if not isinstance(search, PlacementSearch):
+        raise TypeError(f"search must be a PlacementSearch, got {type(search).__name__}")
+    if not isinstance(candidates, Mapping):
+        raise TypeError(f"candidates must be a dict {{name: exit set}}, got {candidates!r}")
+    named = {**candidates, "exhaustive optimum": search.best.exits}
+    rows = []
+    for name, C in named.items():
+        s = search.score(C)
+        t = evaluate_placement(
+            test_probs, test_labels, costs, C, search.threshold, search.criterion
+        )
+        rows.append(
+            {
+                "method": name,
+                "C": s.exits,
+                "val acc (%)": 100 * s.accuracy,
+                "meets target": search.meets_target(C),
+                "val cost (%)": 100 * s.cost_fraction,
+                "test acc (%)": 100 * t.accuracy,
+                "test cost (%)": 100 * t.cost_fraction,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def plot_placement_search(search: PlacementSearch, table, *, title: str = "placement"):
+    """Every exit set of `search` (validation accuracy against cost), the target, and the
+    rows of `placement_table` marked: SDN squares, eq. 5 triangles, the optimum a star."""
+    import matplotlib.pyplot as plt
+
+    if not isinstance(search, PlacementSearch):
+        raise TypeError(f"search must be a PlacementSearch, got {type(search).__name__}")
+    _check_frame(table, ("method", "val cost (%)", "val acc (%)"), "table")
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.scatter(
+        [100 * s.cost_fraction for s in search.scores],
+        [100 * s.accuracy for s in search.scores],
+        c="lightgray",
+        label=f"all {len(search.scores)} exit sets",
+    )
+    if search.target_accuracy is not None:
+        ax.axhline(100 * search.target_accuracy, color="gray", ls="--", lw=1, label="target")
+    markers = {"SDN reaches": "s", "SDN closest": "p", "greedy": "^", "filter": "v", "every": "D"}
+    for key, marker in markers.items():
+        rows = table[table.method.str.contains(key, regex=False)]
+        if len(rows):
+            ax.plot(rows["val cost (%)"], rows["val acc (%)"], marker, ms=9, mfc="none", label=key)
+    best = search.best
+    ax.plot(
+        100 * best.cost_fraction,
+        100 * best.accuracy,
+        "r*",
+        ms=15,
+        label=f"optimum C = {best.exits}",
+    )
+    final = 100 * search.score(()).accuracy
+    low = 100 * (search.target_accuracy or min(s.accuracy for s in search.scores))
+    ax.set(
+        xlabel="mean cost (% of the plain network)",
+        ylabel="validation accuracy (%)",
+        title=title,
+        ylim=(low - 4, final + 1),
+    )
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def placement_sweep(
+    probs,
+    labels,
+    costs: CostProfile,
+    *,
+    thresholds,
+    max_losses,
+    th_grid,
+    fractions=SDN_FRACTIONS,
+    criterion: str = "entropy",
+):
+    """Greedy (eq. 5 walk), the per-exit filter and SDN against the exhaustive optimum on
+    many placement problems: one row per (threshold β, accuracy budget), the target being the
+    final exit's accuracy minus the budget. For eq. 5, the cheapest set over `th_grid` that
+    meets the target (NaN when none does); for SDN (rule "reaches"), its cost when it meets
+    the target, else NaN. Costs in % of the plain network; gaps in points above the optimum."""
+    import math
+
+    import pandas as pd
+
+    probs = check_probs(probs)
+    labels = check_labels(labels, probs.shape[1])
+    if not isinstance(costs, CostProfile):
+        raise TypeError(f"costs must be a CostProfile, got {type(costs).__name__}")
+    betas = _check_table(thresholds, "thresholds")
+    losses = _check_table(max_losses, "max_losses")
+    ths = _check_table(th_grid, "th_grid")
+    if any(v > 1 for v in betas + losses + ths):
+        raise ValueError("thresholds, max_losses and th_grid must lie in [0, 1]")
+    final = float((probs[-1].argmax(-1) == labels).double().mean())
+    sdn = percentile_placement(costs, fractions)
+    rows = []
+    for beta in betas:
+        rates = conditional_exit_rates(probs, beta, criterion)
+        walk = [
+            greedy_placement(probs, costs, threshold=beta, th=t, criterion=criterion) for t in ths
+        ]
+        filt = [filter_placement(costs, exit_rates=rates, th=t) for t in ths]
+        for loss in losses:
+            search = optimal_placement(
+                probs, labels, costs, beta, max(final - loss, 1e-6), criterion
+            )
+            opt = 100 * search.best.cost_fraction
+
+            def cost(score):
+                return math.nan if score is None else 100 * score.cost_fraction
+
+            g, f = best_feasible(search, walk), best_feasible(search, filt)
+            rows.append(
+                {
+                    "beta": beta,
+                    "max loss (pts)": 100 * loss,
+                    "optimum C": search.best.exits,
+                    "optimum (%)": opt,
+                    "greedy C": None if g is None else g.exits,
+                    "greedy (%)": cost(g),
+                    "filter (%)": cost(f),
+                    "SDN (%)": cost(best_feasible(search, [sdn])),
+                    "greedy gap (pts)": cost(g) - opt,
+                    "SDN gap (pts)": cost(best_feasible(search, [sdn])) - opt,
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def placement_backbone(
@@ -349,7 +727,7 @@ def placement_backbone(
         )
         return h.as_dict()
 
-    name = f"placement_cnn{len(config['channels'])}"
+    name = f"placement_cnn{len(config['channels'])}_seed{config['seed']}"
     model, extras = cached_model(name, config, build, train, root=root, retrain=retrain)
     model.history = History.from_dict(model.exits, extras)
     return model

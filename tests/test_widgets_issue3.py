@@ -10,7 +10,7 @@ import torch
 
 from mexit.cost import CostProfile
 from mexit.gates import gate_exits
-from mexit.placement import optimal_placement
+from mexit.placement import evaluate_placement, greedy_placement, optimal_placement
 from mexit.policies import LearnedConfidence, oracle_curve, policy_exits
 from mexit.widgets import CostRegExplorer, PlacementSearchExplorer, PolicyExplorer
 
@@ -45,6 +45,20 @@ def test_placement_search_explorer(problem):
     r3 = w.result()
     assert r3["greedy_exits"] == ()
     assert r3["greedy_cost_fraction"] == pytest.approx(search.score(()).cost_fraction)
+    # at TH = 1 the slider shows eq. 5's walk, scored like any other set
+    w.th.value = 1.0
+    r4 = w.result()
+    walk = greedy_placement(probs, costs, threshold=0.6, th=1.0)
+    assert r4["greedy_exits"] == walk
+    scored = evaluate_placement(probs, labels, costs, walk, 0.6)
+    assert r4["greedy_accuracy"] == pytest.approx(scored.accuracy)
+    assert r4["greedy_meets_target"] == (scored.accuracy >= 0.2)
+    assert "greedy eq. 5" in w.summary(r4)
+    # a target no set reaches: the summary says so and still shows the greedy set
+    hard = PlacementSearchExplorer(probs, labels, costs, (1, 2, 3, 4), target_accuracy=1.0)
+    r5 = hard.compute(threshold=0.6, th=1.0)
+    assert r5["optimal_exits"] is None and not r5["is_optimal"]
+    assert "no exit set reaches" in hard.summary(r5) and "greedy eq. 5" in hard.summary(r5)
     w.plot(r2)
     with pytest.raises(ValueError, match="target_accuracy must be <= 1"):
         PlacementSearchExplorer(probs, labels, costs, (1, 2, 3, 4), target_accuracy=1.5)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 
 from .._checks import check_float
-from ..placement import conditional_exit_rates, greedy_placement, optimal_placement
+from ..placement import evaluate_placement, greedy_placement, optimal_placement
 from ..policies import ACC_TOL
 from .base import threshold_slider
 from .placement import PlacementExplorer
@@ -14,7 +14,8 @@ from .placement import PlacementExplorer
 
 class PlacementSearchExplorer(PlacementExplorer):
     """`PlacementExplorer` plus the exhaustive optimum at the current threshold, and eq. 5's
-    greedy set for a TH slider (exit rates measured at the current threshold).
+    greedy set for a TH slider (the survey's walk from the input side, its exit rates measured
+    at the current threshold with the exits kept so far).
 
     probs: (L, N, K) outputs of a head at every block (trained once up front, so toggling
     never retrains); costs: their CostProfile; target_accuracy: what the optimum must reach
@@ -44,14 +45,23 @@ class PlacementSearchExplorer(PlacementExplorer):
         key = round(float(threshold), 6)
         if key not in self._searches:
             self._searches[key] = optimal_placement(
-                self.probs, self.labels, self.costs, key, self.target_accuracy, self.criterion
+                self.probs,
+                self.labels,
+                self.costs,
+                threshold=key,
+                target_accuracy=self.target_accuracy,
+                criterion=self.criterion,
             )
         return self._searches[key]
 
     def compute(self, threshold=0.5, th=0.9, **toggles) -> dict:
         result = super().compute(threshold=threshold, **toggles)
-        rates = conditional_exit_rates(self.probs, threshold, self.criterion)
-        greedy = greedy_placement(self.costs, None, rates, th)
+        greedy = greedy_placement(
+            self.probs, self.costs, threshold=threshold, th=th, criterion=self.criterion
+        )
+        g = evaluate_placement(
+            self.probs, self.labels, self.costs, greedy, threshold, self.criterion
+        )
         early = result["exits"][:-1]
         try:
             search = self.search(threshold)
@@ -64,24 +74,32 @@ class PlacementSearchExplorer(PlacementExplorer):
             optimal_cost_fraction=None if search is None else search.best.cost_fraction,
             is_optimal=search is not None and search.is_optimal(early),
             greedy_exits=greedy,
-            greedy_cost_fraction=None if search is None else search.score(greedy).cost_fraction,
-            greedy_accuracy=None if search is None else search.score(greedy).accuracy,
+            greedy_cost_fraction=g.cost_fraction,
+            greedy_accuracy=g.accuracy,
+            greedy_meets_target=g.accuracy >= self.target_accuracy - ACC_TOL,
         )
         return result
 
     def summary(self, result: dict) -> str:
         line = super().summary(result)
-        if result["optimal_exits"] is None:
-            return line + f"\nno exit set reaches {100 * self.target_accuracy:.1f} % here"
-        verdict = "this set IS optimal" if result["is_optimal"] else "not optimal"
-        return line + (
-            f"\ntarget {100 * self.target_accuracy:.1f} %: "
-            f"{'met' if result['meets_target'] else 'missed'}; cheapest set meeting it: "
-            f"C = {set(result['optimal_exits']) or '{}'} at "
-            f"{100 * result['optimal_cost_fraction']:.1f} % → {verdict}"
+        greedy = (
             f"\ngreedy eq. 5 at TH: C = {set(result['greedy_exits']) or '{}'}, "
             f"{100 * result['greedy_accuracy']:.1f} % at "
-            f"{100 * result['greedy_cost_fraction']:.1f} %"
+            f"{100 * result['greedy_cost_fraction']:.1f} % "
+            f"({'meets' if result['greedy_meets_target'] else 'misses'} the target)"
+        )
+        if result["optimal_exits"] is None:
+            return line + f"\nno exit set reaches {100 * self.target_accuracy:.1f} % here" + greedy
+        verdict = "this set IS optimal" if result["is_optimal"] else "not optimal"
+        return (
+            line
+            + (
+                f"\ntarget {100 * self.target_accuracy:.1f} %: "
+                f"{'met' if result['meets_target'] else 'missed'}; cheapest set meeting it: "
+                f"C = {set(result['optimal_exits']) or '{}'} at "
+                f"{100 * result['optimal_cost_fraction']:.1f} % → {verdict}"
+            )
+            + greedy
         )
 
     def plot(self, result: dict) -> None:
