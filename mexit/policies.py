@@ -363,6 +363,13 @@ class PlacementCost:
     oracle_cost_fraction: float  # the oracle's least cost at that accuracy (eq. 12's mean)
     accuracy: float  # the accuracy asked for
 
+    def __post_init__(self):
+        if isinstance(self.exits, (str, bytes)) or not isinstance(self.exits, tuple):
+            raise TypeError(f"exits must be a tuple of block indices, got {self.exits!r}")
+        for name in ("cost_fraction", "oracle_cost_fraction"):
+            check_float(getattr(self, name), name, low=0.0)
+        check_float(self.accuracy, "accuracy", low=0.0, high=1.0)
+
 
 def placement_costs(
     probs,
