@@ -123,7 +123,9 @@ def every_widget(model, costs: CostProfile, probs, labels, input_shape=(1, 40)) 
         "ThresholdExplorer": widgets.ThresholdExplorer(probs, labels, Gamma, costs.full, exits),
         "PlacementExplorer": widgets.PlacementExplorer(probs, labels, costs, exits),
         "PlacementSearchExplorer": widgets.PlacementSearchExplorer(probs, labels, costs, exits),
-        "PolicyExplorer": widgets.PolicyExplorer(probs, labels, Gamma, costs.full, exits),
+        "PolicyExplorer": widgets.PolicyExplorer(
+            probs, labels, Gamma, costs.full, exits, costs=costs
+        ),
         "CostRegExplorer": widgets.CostRegExplorer(gates, labels, Gamma, costs.full, exits),
         "SchemeExplorer": widgets.SchemeExplorer(variants, labels, costs, exits),
         "StagesExplorer": widgets.StagesExplorer(probs, labels, costs, reference=probs),

@@ -1,6 +1,8 @@
 """More exit policies (survey §6): BranchyNet's unnormalized entropy, a learned confidence,
 one shared threshold tuned toward a target accuracy (Baccarelli et al.), per-exit thresholds,
-accuracy–cost curves of any policy, the oracle's lower bound, and timing of real early exit.
+accuracy–cost curves of any policy, the oracle (the least cost at each accuracy: a lower
+bound on *cost*, drawn on accuracy-vs-cost axes as the upper-left envelope of every curve),
+placements of the exits, and timing of real early exit.
 
 Builds on `mexit.inference` (eq. 11, `simulate_exits`, `early_exit_predict`). A policy is a
 criterion and a threshold per early exit, in the criterion's own units:
@@ -16,6 +18,7 @@ the first early exit whose score reaches the exit's threshold, and at the final 
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 from collections.abc import Sequence
@@ -24,7 +27,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ._checks import check_float, check_int, check_labels, check_probs, check_tensor
+from ._checks import (
+    check_exit_set,
+    check_float,
+    check_int,
+    check_labels,
+    check_probs,
+    check_tensor,
+)
 from .cost import CostProfile, measure_costs
 from .inference import (
     early_exit_predict,
@@ -286,16 +296,24 @@ def accuracy_cost_curve(
         score_t = sign * torch.tensor(natural, dtype=torch.float64)
     correct = probs.argmax(-1) == labels  # (E, N)
     accs, flops = [], []
-    for s in score_t:
-        idx = exits_from_scores(scores, s)
-        accs.append(correct.gather(0, idx[None]).double().mean())
-        flops.append(Gamma[idx].mean())
-    mean_flops = torch.stack(flops)
-    return Curve(natural, torch.stack(accs).double(), mean_flops, mean_flops / full)
+    for chunk in torch.split(score_t, 64):  # (P, E-1, N) at once, a chunk at a time
+        idx = _exits_for_thresholds(scores, chunk)  # (P, N)
+        accs.append(correct.gather(0, idx).double().mean(1))
+        flops.append(Gamma[idx].mean(1))
+    mean_flops = torch.cat(flops)
+    return Curve(natural, torch.cat(accs).double(), mean_flops, mean_flops / full)
+
+
+def _exits_for_thresholds(scores: torch.Tensor, score_t: torch.Tensor) -> torch.Tensor:
+    """`exits_from_scores` for P shared score thresholds at once: (P, N) exit positions."""
+    n_early = scores.shape[0]
+    ok = scores[None] >= score_t.to(scores.dtype)[:, None, None]  # (P, E-1, N)
+    first = ok.int().argmax(1)
+    return torch.where(ok.any(1), first, torch.full_like(first, n_early))
 
 
 def oracle_curve(probs, labels, Gamma=None, full_cost=None) -> Curve:
-    """The lower bound of every policy: for each accuracy k/N, the least mean cost of any
+    """The oracle: for each accuracy k/N, the least mean cost of any
     assignment of inputs to exits with k of them right. An input is right at the cost of its
     earliest correct exit, or wrong at the cost of its earliest wrong one; the cheapest
     increments are taken first (exact, as the costs add up over inputs).
@@ -321,16 +339,121 @@ def oracle_curve(probs, labels, Gamma=None, full_cost=None) -> Curve:
     return Curve((None,) * len(totals), accuracy, mean_flops, mean_flops / full)
 
 
+def _check_exits_of(exits, E: int, costs: CostProfile) -> tuple[int, ...]:
+    if isinstance(exits, (str, bytes)) or not isinstance(exits, Sequence):
+        raise TypeError(f"exits must be a sequence of block indices, got {type(exits).__name__}")
+    exits = tuple(exits)
+    if len(exits) != E or not exits or exits[-1] != costs.num_blocks:
+        raise ValueError(
+            f"exits must name the {E} exits of probs, ending at the final block "
+            f"L={costs.num_blocks}; got {exits}"
+        )
+    check_exit_set(exits[:-1], costs.num_blocks, "exits")
+    if list(exits) != sorted(exits):
+        raise ValueError(f"exits must be in increasing order, got {exits}")
+    return exits
+
+
+@dataclass(frozen=True)
+class PlacementCost:
+    """What one placement (a subset of the early exits) costs a policy and the oracle."""
+
+    exits: tuple[int, ...]  # the early exits kept (block indices); the final exit is implied
+    cost_fraction: float  # least cost / full cost of a shared threshold reaching the accuracy
+    oracle_cost_fraction: float  # the oracle's least cost at that accuracy (eq. 12's mean)
+    accuracy: float  # the accuracy asked for
+
+    def __post_init__(self):
+        if isinstance(self.exits, (str, bytes)) or not isinstance(self.exits, tuple):
+            raise TypeError(f"exits must be a tuple of block indices, got {self.exits!r}")
+        for name in ("cost_fraction", "oracle_cost_fraction"):
+            check_float(getattr(self, name), name, low=0.0)
+        check_float(self.accuracy, "accuracy", low=0.0, high=1.0)
+
+
+def placement_costs(
+    probs,
+    labels,
+    costs: CostProfile,
+    exits,
+    accuracy: float,
+    criterion: str = "max_probability",
+    learned=None,
+    subsets=None,
+    n_points: int = 201,
+) -> tuple[PlacementCost, ...]:
+    """For each placement (subset of the early exits of `exits`; default every subset), the
+    least mean cost at which one shared threshold of `criterion` reaches `accuracy`, beside
+    the oracle's least cost with the same exits (§4 meets §6: which exits pay for a policy).
+
+    Γ of each placement comes from `costs` (heads of exits left out are not paid); the
+    outputs of the kept exits are the rows of `probs`, so nothing is retrained. cost_fraction
+    is inf where no threshold reaches `accuracy` with those exits."""
+    probs = check_probs(probs)
+    labels = check_labels(labels, probs.shape[1])
+    if not isinstance(costs, CostProfile):
+        raise TypeError(f"costs must be a CostProfile, got {type(costs).__name__}")
+    exits = _check_exits_of(exits, probs.shape[0], costs)
+    accuracy = check_float(accuracy, "accuracy", low=0.0, high=1.0)
+    _check_policy(criterion, learned)
+    n_points = check_int(n_points, "n_points", low=2)
+    early = exits[:-1]
+    if subsets is None:
+        subsets = [c for r in range(len(early) + 1) for c in itertools.combinations(early, r)]
+    elif isinstance(subsets, (str, bytes)) or not isinstance(subsets, Sequence):
+        raise TypeError(f"subsets must be a sequence of exit sets, got {type(subsets).__name__}")
+    scores = confidence_scores(probs, criterion, learned)  # (E-1, N), all early exits
+    correct = probs.argmax(-1) == labels
+    out = []
+    for sub in subsets:
+        sub = check_exit_set(sub, costs.num_blocks, "subsets entry")
+        if any(e not in early for e in sub):
+            raise ValueError(f"subsets entry {sub} names an exit not in exits {early}")
+        rows = [exits.index(e) for e in sub]
+        Gamma = costs.Gamma(sub + (exits[-1],)).double()
+        full = float(costs.full)
+        oracle = oracle_curve(probs[rows + [len(exits) - 1]], labels, Gamma, full)
+        if rows:
+            s = scores[rows]
+            grid = _score_grid(s, n_points)
+            ok = correct[rows + [len(exits) - 1]]
+            accs, fracs = [], []
+            for chunk in torch.split(grid, 64):
+                idx = _exits_for_thresholds(s, chunk)
+                accs.append(ok.gather(0, idx).double().mean(1))
+                fracs.append(Gamma[idx].mean(1) / full)
+            accs, fracs = torch.cat(accs), torch.cat(fracs)
+        else:  # no early exit: everyone runs to the final exit
+            accs = correct[-1:].double().mean(1)
+            fracs = Gamma[-1:] / full
+        reach = accs >= accuracy - ACC_TOL
+        cost = float(fracs[reach].min()) if reach.any() else math.inf
+        out.append(PlacementCost(sub, cost, oracle.cost_at(accuracy), accuracy))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class TuneResult:
-    """A shared threshold tuned toward a target accuracy, and how it got there."""
+    """A shared threshold tuned toward a target accuracy, and how it got there.
+
+    `converged` says whether the iteration itself met the target; when it did not,
+    `fallback` is True and `threshold` is *not* an iterate: it is the cheapest point of a
+    401-point sweep of the threshold that meets the target (the last entry of `trajectory`).
+    A caller that claims the iteration works must check `converged`, not `accuracy`."""
 
     threshold: float  # the returned shared threshold (criterion's units)
     accuracy: float  # its accuracy on the tuning data
     cost_fraction: float  # its mean cost / full cost on the tuning data
     trajectory: tuple[float, ...]  # threshold at every iteration (the start first)
     accuracies: tuple[float, ...]  # accuracy at every iteration
-    converged: bool  # met the target within `tol` before max_iter
+    converged: bool  # the iteration met the target within `tol` before max_iter
+    fallback: bool = False  # threshold comes from the sweep, not from the iteration
+    adaptive: bool = True  # the gain was mexit's adaptive one (False: constant, as in [3])
+
+    @property
+    def iterations(self) -> int:
+        """Update steps taken by the iteration (the sweep's fallback point not counted)."""
+        return len(self.trajectory) - 1 - int(self.fallback)
 
 
 def _policy_point(correct, scores, Gamma, full, score_t):
@@ -351,16 +474,22 @@ def tune_threshold(
     tol: float = 0.005,
     max_iter: int = 100,
     start=None,
+    adaptive: bool = True,
 ) -> TuneResult:
-    """One shared threshold tuned iteratively toward `target_accuracy` (Baccarelli et al.):
-    t ← t + η_k (a* − a(t)) in the stricter direction, until the accuracy a(t) lies in
-    [a*, a* + tol]. The gain η_k (in units of the threshold's range) starts at `step`, halves
-    whenever the gap changes sign (an overshoot) and grows by half while it keeps its sign
-    (accuracy is flat over long stretches of threshold). It starts from the loosest
-    threshold (everyone leaves at the first exit) unless `start` says otherwise. Tune on
-    the validation split.
+    """One shared threshold tuned iteratively toward `target_accuracy`, after Baccarelli et
+    al. (the survey's [3], §6): t ← t + η_k (a* − a(t)) in the stricter direction, until the
+    accuracy a(t) lies in [a*, a* + tol]. The gain η_k is in units of the threshold's range.
+
+    With `adaptive=False`, η_k = `step` at every iteration: the constant-gain update of [3].
+    With `adaptive=True` (the default) the gain is **mexit's own addition**, not [3]'s: it
+    starts at `step`, halves whenever the gap changes sign (an overshoot) and grows by half
+    while it keeps its sign (accuracy is flat over long stretches of threshold and steep
+    elsewhere), capped at 100 × `step`. It starts from the loosest threshold (everyone leaves
+    at the first exit) unless `start` says otherwise. Tune on the validation split.
 
     Returns the last iterate if it meets the target, else the cheapest iterate that meets it.
+    When no iterate meets it (e.g. `step=0`), the result is the cheapest point of a sweep
+    that does, flagged `fallback=True` and `converged=False`: never a silent success.
     Raises ValueError when no shared threshold of this policy reaches the target on these
     data (the message gives the best reachable accuracy)."""
     probs = check_probs(probs)
@@ -372,6 +501,8 @@ def tune_threshold(
     step = check_float(step, "step", low=0.0)
     tol = check_float(tol, "tol", low=0.0)
     max_iter = check_int(max_iter, "max_iter", low=1)
+    if not isinstance(adaptive, bool):
+        raise TypeError(f"adaptive must be a bool, got {type(adaptive).__name__}")
     E, K = probs.shape[0], probs.shape[-1]
     Gamma, full = _check_Gamma(Gamma, E, full_cost)
     strict, loose = threshold_range(criterion, K)
@@ -403,11 +534,12 @@ def tune_threshold(
         if k == max_iter:
             break
         gap = target - a
-        if k > 0:
+        if adaptive and k > 0:
             eta = eta / 2 if gap * last_gap < 0 else min(eta * 1.5, 100 * step)
         last_gap = gap
         t = min(max(t + direction * eta * (hi - lo) * gap, lo), hi)
     meets = [j for j, a in enumerate(accs) if a >= target - ACC_TOL]
+    fallback = False
     if accs[-1] >= target - ACC_TOL:
         j = len(accs) - 1
     elif meets:
@@ -421,7 +553,10 @@ def tune_threshold(
         accs.append(a)
         costs.append(c)
         j = len(accs) - 1
-    return TuneResult(traj[j], accs[j], costs[j], tuple(traj), tuple(accs), converged)
+        fallback = True
+    return TuneResult(
+        traj[j], accs[j], costs[j], tuple(traj), tuple(accs), converged, fallback, adaptive
+    )
 
 
 def per_exit_thresholds(
@@ -506,6 +641,18 @@ class Speedup:
     measured_low: float  # its interquartile range
     measured_high: float
     flop_ratio: float  # full FLOPs / mean FLOPs actually spent (the predicted speedup)
+
+    def verdict(self) -> str:
+        """What the interval allows a text to say: 'faster' only when the whole interquartile
+        range of the speedup is above 1×, 'slower' only when it is below, else no difference
+        measured. Never a claim about another machine."""
+        low, high = self.measured_low, self.measured_high
+        span = f"{self.measured:.2f}× (interquartile {low:.2f}–{high:.2f}×)"
+        if self.measured_low > 1.0:
+            return f"early exit is faster: {span}"
+        if self.measured_high < 1.0:
+            return f"early exit is slower: {span}"
+        return f"no measurable difference: {span} includes 1×"
 
 
 def measure_speedup(

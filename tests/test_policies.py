@@ -10,6 +10,8 @@ import pytest
 import torch
 
 import mexit
+from mexit import policies
+from mexit.cost import CostProfile
 from mexit.inference import normalized_entropy, simulate_exits
 from mexit.policies import (
     POLICIES,
@@ -169,3 +171,91 @@ def test_bad_arguments(make_probs):
         LearnedConfidence(4).fit(probs, labels)
     with pytest.raises(ValueError, match="n_exits must be >= 2"):
         LearnedConfidence(1)
+
+
+def _deep_is_better(make_probs):
+    """Outputs whose final exit is mostly right and the first mostly not, like a trained net."""
+    probs, labels = make_probs(E=4, N=500, K=4, spread=3.0)
+    keep = torch.arange(500) % 10 != 0  # 90 % of the labels follow the final exit
+    return probs, torch.where(keep, probs[-1].argmax(-1), labels)
+
+
+def test_tune_threshold_flags_its_fallback_and_never_claims_convergence(make_probs):
+    probs, labels = _deep_is_better(make_probs)
+    full = float((probs[-1].argmax(-1) == labels).float().mean())
+    target = full - 0.02
+    # step 0 never moves from the loosest threshold: the answer comes from the sweep
+    stuck = tune_threshold(probs, labels, target, "max_probability", step=0.0, max_iter=5)
+    assert not stuck.converged and stuck.fallback
+    assert stuck.iterations == 5 and len(stuck.trajectory) == 7
+    assert stuck.threshold == stuck.trajectory[-1] and stuck.accuracy >= target - 1e-9
+    assert set(stuck.trajectory[:-1]) == {0.0}  # the iterates never left the start
+    moving = tune_threshold(probs, labels, target, "max_probability", tol=0.01)
+    assert moving.converged and not moving.fallback
+    assert moving.iterations == len(moving.trajectory) - 1
+
+
+def test_tune_threshold_constant_gain_is_the_plain_update(make_probs):
+    probs, labels = _deep_is_better(make_probs)
+    full = float((probs[-1].argmax(-1) == labels).float().mean())
+    target = full - 0.02
+    r = tune_threshold(probs, labels, target, "max_probability", step=0.3, adaptive=False)
+    assert not r.adaptive and len(r.trajectory) > 3  # several updates to compare
+    # max-probability: stricter is larger τ, range 1: τ_{k+1} = τ_k + η (a* − a(τ_k))
+    for k in range(len(r.trajectory) - 1 - int(r.fallback)):
+        expected = min(max(r.trajectory[k] + 0.3 * (target - r.accuracies[k]), 0.0), 1.0)
+        assert r.trajectory[k + 1] == pytest.approx(expected)
+    adaptive = tune_threshold(probs, labels, target, "max_probability", step=0.3)
+    assert adaptive.adaptive and adaptive.trajectory[:2] == r.trajectory[:2]
+
+
+def test_accuracy_cost_curve_matches_one_policy_at_a_time(make_probs):
+    probs, labels = make_probs(E=4, N=200, K=5, spread=2.0)
+    Gamma = torch.tensor([1.0, 2.0, 5.0, 9.0], dtype=torch.float64)
+    for c in ("entropy", "max_probability"):
+        thresholds = [0.0, 0.13, 0.4, 0.77, 1.0]
+        curve = accuracy_cost_curve(probs, labels, c, Gamma, thresholds=thresholds)
+        for t, a, f in zip(thresholds, curve.accuracy.tolist(), curve.mean_flops.tolist()):
+            idx = policy_exits(probs, t, c)
+            right = probs.argmax(-1).gather(0, idx[None])[0] == labels
+            assert a == pytest.approx(float(right.double().mean()))
+            assert f == pytest.approx(float(Gamma[idx].mean()))
+
+
+def test_placement_costs_rescore_each_exit_set(make_probs):
+    probs, labels = make_probs(E=4, N=300, K=4, spread=3.0)
+    costs = CostProfile((10, 20, 30, 40), {1: 1, 2: 3, 3: 5, 4: 2})
+    exits = (1, 2, 3, 4)
+    acc = float((probs[-1].argmax(-1) == labels).float().mean()) - 0.03
+    out = policies.placement_costs(probs, labels, costs, exits, acc, "entropy")
+    assert [p.exits for p in out] == [(), (1,), (2,), (3,), (1, 2), (1, 3), (2, 3), (1, 2, 3)]
+    for p in out:
+        rows = [exits.index(e) for e in p.exits] + [3]
+        Gamma = costs.Gamma(p.exits + (4,))
+        oracle = oracle_curve(probs[rows], labels, Gamma, costs.full)
+        assert p.oracle_cost_fraction == pytest.approx(oracle.cost_at(acc))
+        if p.exits:
+            curve = accuracy_cost_curve(probs[rows], labels, "entropy", Gamma, costs.full)
+            assert p.cost_fraction == pytest.approx(curve.cost_at(acc))
+        else:  # no early exit: the final exit alone, Γ without any early head
+            assert p.cost_fraction == pytest.approx(1.0)
+        assert p.oracle_cost_fraction <= p.cost_fraction + 1e-12
+    # a switched-off head is not paid: Γ of exit 3 alone is below Γ_3 with every head
+    assert costs.Gamma((3, 4))[0] < costs.Gamma(exits)[2]
+    learned = LearnedConfidence(4).fit(probs, labels)
+    mine = policies.placement_costs(
+        probs, labels, costs, exits, acc, "learned", learned=learned, subsets=[(1, 2, 3)]
+    )
+    curve = accuracy_cost_curve(probs, labels, "learned", costs.Gamma(exits), costs.full, learned)
+    assert mine[0].cost_fraction == pytest.approx(curve.cost_at(acc))
+
+
+def test_speedup_verdict_follows_the_interval():
+    def s(low, mid, high):
+        return policies.Speedup(1000, 1.0, 1.0, mid, low, high, 2.0)
+
+    assert s(1.1, 1.3, 1.5).verdict().startswith("early exit is faster")
+    assert s(0.5, 0.7, 0.9).verdict().startswith("early exit is slower")
+    for low, high in ((0.9, 1.4), (1.0, 1.4), (0.8, 1.0)):
+        v = s(low, 1.1, high).verdict()
+        assert v.startswith("no measurable difference") and "faster" not in v

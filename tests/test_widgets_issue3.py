@@ -93,6 +93,46 @@ def test_policy_explorer(problem):
     w.plot(r)
     with pytest.raises(ValueError, match="criterion must be one of"):
         PolicyExplorer(probs, labels, Gamma, criterion="learned")
+    assert not w.toggles  # exit toggles need the cost profile
+
+
+def test_policy_explorer_exit_toggles_rescore_the_exits_kept(problem):
+    probs, labels, costs = problem
+    exits = (1, 2, 3, 4)
+    Gamma = costs.Gamma(exits)
+    g = LearnedConfidence(4).fit(probs, labels)
+    w = PolicyExplorer(probs, labels, Gamma, costs.full, exits, learned=g, costs=costs)
+    assert set(w.toggles) == {"exit_1", "exit_2", "exit_3"}
+    w.criterion.value = "max_probability"
+    w.threshold.value = 0.6
+    everything = w.result()
+    assert everything["exits"] == exits
+    w.toggles["exit_2"].value = False
+    r = w.result()
+    kept = [0, 2, 3]
+    sub = policy_exits(probs[kept], 0.6, "max_probability")
+    sub_Gamma = costs.Gamma((1, 3, 4))
+    assert r["exits"] == (1, 3, 4) and r["exit_counts"][1] == 0
+    assert r["exit_counts"] == tuple(torch.bincount(torch.tensor(kept)[sub], minlength=4).tolist())
+    assert r["mean_flops"] == pytest.approx(float(sub_Gamma[sub].mean()))
+    oracle = oracle_curve(probs[kept], labels, sub_Gamma, costs.full)
+    assert r["oracle_cost_fraction"] == pytest.approx(oracle.cost_at(r["accuracy"]))
+    # the learned confidence keeps reading each kept exit with its own g_i
+    w.criterion.value = "learned"
+    w.threshold.value = 0.5
+    scores = g(probs)[[0, 2]]
+    first = ((scores >= 0.5).int().argmax(0)).where((scores >= 0.5).any(0), torch.tensor(2))
+    assert w.result()["exit_counts"] == tuple(
+        torch.bincount(torch.tensor(kept)[first], minlength=4).tolist()
+    )
+    # every early exit off: everyone runs to the final exit, at the plain network's cost
+    for t in w.toggles.values():
+        t.value = False
+    r = w.result()
+    assert r["exit_counts"] == (0, 0, 0, 120)
+    assert r["cost_fraction"] == pytest.approx(1.0)
+    w.plot(r)
+    assert "exits 4" in w.summary(r)
 
 
 def test_cost_reg_explorer(problem):
