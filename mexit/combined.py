@@ -29,7 +29,7 @@ from ._checks import check_float, check_int, check_labels, check_tensor
 from .checkpoints import cache_name, cached_model, state_fingerprint
 from .data import load_dataset
 from .gates import GatedExits, OutputGate, combine_recursive, gated_outputs, train_gated
-from .models import MultiExitNet
+from .models import MultiExitNet, eval_mode
 from .training import History, fit_bundle
 
 MODES = ("free", "positive", "softmax", "max", "average")
@@ -107,15 +107,11 @@ def combined_probs(model: CombinedOutput, x: torch.Tensor, batch_size: int = 100
         raise TypeError(f"model must be a CombinedOutput, got {type(model).__name__}")
     check_tensor(x, "x", dtype_kind="float")
     batch_size = check_int(batch_size, "batch_size", low=1)
-    was = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         chunks = [
             model.combined_logits(x[s : s + batch_size]).softmax(-1)
             for s in range(0, x.shape[0], batch_size)
         ]
-    finally:
-        model.train(was)
     return torch.cat(chunks)
 
 
@@ -207,9 +203,7 @@ def fit_alpha(
     lr = check_float(lr, "lr", low=0.0)
     if lr == 0:
         raise ValueError("lr must be positive, got 0.0")
-    was = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         with torch.no_grad():
             logp = [F.log_softmax(o, -1) for o in model(x)]
         opt = torch.optim.Adam([model.raw_alpha], lr=lr)
@@ -220,8 +214,6 @@ def fit_alpha(
             loss.backward()
             opt.step()
             losses.append(float(loss.detach()))
-    finally:
-        model.train(was)
     return losses
 
 
@@ -308,21 +300,13 @@ def combination_rows(models: dict, x: torch.Tensor, y: torch.Tensor, *, referenc
         raise TypeError(f"reference must be a MultiExitNet, got {type(reference).__name__}")
     check_tensor(x, "x", dtype_kind="float")
     check_labels(y, x.shape[0], "y")
-    was = reference.training
-    reference.eval()
-    try:
+    with eval_mode(reference):
         ref_final = 100 * float((reference(x)[-1].argmax(-1) == y).float().mean())
-    finally:
-        reference.train(was)
     rows = []
     for label, net in models.items():
         answer, weights = combined_answer(net, x)
-        was = net.training
-        net.eval()
-        try:
+        with eval_mode(net):
             own_final = net(x)[-1].argmax(-1)
-        finally:
-            net.train(was)
         acc = 100 * float((answer.argmax(-1) == y).float().mean())
         final = 100 * float((own_final == y).float().mean())
         rows.append(

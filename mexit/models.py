@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -91,6 +92,24 @@ class MultiExitNet(nn.Module):
 
     def extra_repr(self) -> str:
         return f"L={self.num_blocks}, exits={self.exits}"
+
+
+@contextlib.contextmanager
+def eval_mode(*modules: nn.Module):
+    """Run a block with every module in eval mode, then give each submodule back the mode it
+    had (per submodule, not one flag for all: a wrapper that shares blocks with another model,
+    such as `CombinedOutput` or `with_exits`, must not flip that model's batch norm)."""
+    for m in modules:
+        if not isinstance(m, nn.Module):
+            raise TypeError(f"modules must be nn.Modules, got {type(m).__name__}")
+    modes = [(sub, sub.training) for m in modules for sub in m.modules()]
+    try:
+        for m in modules:
+            m.eval()
+        yield
+    finally:
+        for sub, training in modes:
+            sub.training = training
 
 
 def embedding_shapes(blocks: Sequence[nn.Module], input_shape) -> list[tuple[int, ...]]:

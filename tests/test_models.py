@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import mexit
-from mexit import _checks
+from mexit import _checks, combined
 from mexit.heads import linear_head, make_head, mlp_head, pooled_head
 from mexit.models import MultiExitNet, build_model, embedding_shapes
 
@@ -328,3 +328,28 @@ def test_check_thresholds_shares_a_number_or_takes_one_per_early_exit():
         _checks.check_thresholds([0.1, 0.2], 4)
     with pytest.raises(TypeError, match="number in"):
         _checks.check_thresholds("0.5", 3)
+
+
+def test_eval_mode_gives_each_submodule_its_own_mode_back(tiny_cnn):
+    tiny_cnn.eval()
+    tiny_cnn.heads.train()  # mixed modes, as a model with a head being trained
+    wrapper = combined.CombinedOutput(tiny_cnn)  # shares blocks; starts in train mode
+    before = {name: m.training for name, m in tiny_cnn.named_modules()}
+    with mexit.models.eval_mode(wrapper):
+        assert not any(m.training for m in tiny_cnn.modules())
+    assert {name: m.training for name, m in tiny_cnn.named_modules()} == before
+    assert not tiny_cnn.blocks[0].training  # the shared blocks stay in eval
+
+
+def test_combined_probs_leaves_the_shared_backbone_in_eval(tiny_cnn, make_inputs):
+    model = tiny_cnn.eval()
+    x = make_inputs(8, (1, 16))
+    combined.combined_probs(combined.CombinedOutput(model), x)
+    assert not any(m.training for m in model.modules())
+
+
+@pytest.mark.parametrize("bad", [None, "model", 3])
+def test_eval_mode_rejects_what_is_not_a_module(bad):
+    with pytest.raises(TypeError, match="modules"):
+        with mexit.models.eval_mode(bad):
+            pass
