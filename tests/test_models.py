@@ -335,8 +335,11 @@ def test_eval_mode_gives_each_submodule_its_own_mode_back(tiny_cnn):
     tiny_cnn.heads.train()  # mixed modes, as a model with a head being trained
     wrapper = combined.CombinedOutput(tiny_cnn)  # shares blocks; starts in train mode
     before = {name: m.training for name, m in tiny_cnn.named_modules()}
+    shared = list(tiny_cnn.blocks.modules()) + [
+        m for h in tiny_cnn.heads.values() for m in h.modules()
+    ]
     with mexit.models.eval_mode(wrapper):
-        assert not any(m.training for m in tiny_cnn.modules())
+        assert not any(m.training for m in shared)
     assert {name: m.training for name, m in tiny_cnn.named_modules()} == before
     assert not tiny_cnn.blocks[0].training  # the shared blocks stay in eval
 
