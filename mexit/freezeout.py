@@ -260,6 +260,8 @@ def phase_steps(T: int, L: int, freeze: bool = True) -> list[int]:
     layer i computes its last gradient at step ceil(t_i). Without freezing: all T in phase 0."""
     T = check_int(T, "T", low=1)
     L = check_int(L, "L", low=1)
+    if not isinstance(freeze, bool):
+        raise TypeError(f"freeze must be a bool, got {type(freeze).__name__}")
     if not freeze:
         return [T] + [0] * (L - 1)
     ends = [min(T, math.ceil(t - 1e-9)) for t in freezeout_times(T, L)]
@@ -277,8 +279,10 @@ def training_flops(
 ) -> int:
     """FLOPs of a whole run of T steps on batches like (x, y): Σ_k phase_steps[k] ·
     phase_step_flops[k]. With `freeze=False`, T standard steps."""
+    _check_step_args(model, x, y)
+    steps = phase_steps(T, model.num_blocks, freeze)
     flops = phase_step_flops(model, x, y, alphas)
-    return int(sum(n * f for n, f in zip(phase_steps(T, model.num_blocks, freeze), flops)))
+    return int(sum(n * f for n, f in zip(steps, flops)))
 
 
 def run_freezeout(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from sklearn.exceptions import NotFittedError
 
 import mexit
+from mexit import separate
 from mexit.separate import (
     KINDS,
     SKLEARN_KINDS,
@@ -233,3 +236,21 @@ def test_run_heads_is_cached_and_never_changes_the_backbone(tmp_path):
     assert set(b.head_reports) == {1, 2}
     x = mexit.load_digits().x_test
     torch.testing.assert_close(mexit.exit_probs(a, x), mexit.exit_probs(b, x))
+
+
+def test_head_table_has_one_row_per_model_with_counted_costs(tiny_cnn, make_inputs):
+    x = make_inputs(60, (1, 16))
+    y = torch.arange(60) % 5
+    tree, reports = train_heads(tiny_cnn, {1: "tree", 2: "logistic"}, x, y, progress=False)
+    tree.head_reports = reports
+    table = separate.head_table({"mixed": tree}, x, y, (1, 16), references={"joint": tiny_cnn})
+    assert list(table.index) == ["mixed", "joint"]
+    probs = mexit.exit_probs(tree, x)
+    expected = 100 * mexit.exit_accuracies(probs, y)
+    for i, e in enumerate(tree.exits):
+        assert table.loc["mixed", f"exit {e} (%)"] == pytest.approx(expected[i].item(), abs=1e-4)
+    assert table.loc["mixed", "FLOPs of c_1"] == tree.head(1).flops
+    assert table.loc["mixed", "fit s, all heads (when trained)"] == pytest.approx(
+        sum(r["seconds"] for r in reports.values())
+    )
+    assert math.isnan(table.loc["joint", "fit s, all heads (when trained)"])
