@@ -7,18 +7,26 @@ first, the last at T), and until then its rate follows a cosine:
     η_i(t) = 0.5 η_i(0) (1 + cos(π t / t_i))   for t < t_i,   η_i(t) = 0 for t ≥ t_i   (10)
 
 Once frozen (requires_grad False) a layer is skipped by the backward pass: no gradient for its
-parameters and, when every layer below is frozen too, no back-propagation through it. Here a
+parameters and, when every layer below is frozen too, no back-propagation through it. A frozen
+layer also runs in eval mode for the rest of training, so its batch-norm running statistics
+stop changing at t_i too: the whole function f_i is fixed, not only its weights. Here a
 "layer" is block f_i together with its head c_i (heads without a block are put with the last
 layer).
+
+What freezing saves is counted, not timed: `gradient_count` (scalar parameter gradients) and
+`training_flops` (FlopCounterMode over a forward and backward step in each phase). Wall-clock
+time comes from `mexit.timing` on `phase_step` callables.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
-from ._checks import check_float, check_int
+from ._checks import check_float, check_int, check_labels, check_tensor
 from .checkpoints import cache_name, cached_model
 from .data import load_dataset
 from .models import MultiExitNet, build_model
@@ -75,9 +83,11 @@ class FreezeOut:
         self.freeze = bool(freeze)
         self.times = freezeout_times(self.T, self.L) if freeze else (float(self.T),) * self.L
         self.layers = self._layers()
+        self.modules = self._modules()
         self.gradient_count = 0
         self.steps = 0
         self.frozen_at: dict[int, int] = {}
+        self._handles: list = []
 
     def _layers(self) -> list[list[torch.nn.Parameter]]:
         layers = [list(b.parameters()) for b in self.model.blocks]
@@ -86,6 +96,12 @@ class FreezeOut:
         seen = {id(p) for layer in layers for p in layer}
         layers[-1] += [p for p in self.model.parameters() if id(p) not in seen]
         return layers
+
+    def _modules(self) -> list[list[torch.nn.Module]]:
+        mods = [[b] for b in self.model.blocks]
+        for k, head in self.model.heads.items():
+            mods[int(k) - 1].append(head)
+        return mods
 
     def param_groups(self) -> list[dict]:
         """One torch parameter group per layer (f_i with c_i), in order."""
@@ -112,7 +128,22 @@ class FreezeOut:
                 for p in layer:
                     p.requires_grad_(False)
                     p.grad = None
+                for m in self.modules[i - 1]:  # batch-norm statistics freeze too
+                    m.eval()
+                    self._handles.append(m.register_forward_pre_hook(_stay_in_eval))
                 self.frozen_at[i] = step
+
+    def release(self) -> None:
+        """After training: drop the hooks that keep frozen layers in eval mode."""
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+
+
+def _stay_in_eval(module: torch.nn.Module, inputs) -> None:
+    """`fit` calls model.train() every epoch: a frozen layer goes back to eval before it runs."""
+    if module.training:
+        module.eval()
 
 
 def train_freezeout(
@@ -157,9 +188,101 @@ def train_freezeout(
             desc="FreezeOut" if freeze else "cosine",
         )
     finally:
+        hook.release()
         for p in trainable:
             p.requires_grad_(True)
     return history, hook
+
+
+def _frozen_copy(model: MultiExitNet, frozen: int) -> MultiExitNet:
+    """A deep copy of `model` in train mode with its first `frozen` layers (f_i with c_i)
+    frozen as FreezeOut leaves them: no gradient, eval mode."""
+    net = copy.deepcopy(model)
+    net.train()
+    hook = FreezeOut(net, max(net.num_blocks, 1))
+    for i in range(1, frozen + 1):
+        for p in hook.layers[i - 1]:
+            p.requires_grad_(False)
+        for m in hook.modules[i - 1]:
+            m.eval()
+    return net
+
+
+def _check_step_args(model, x, y, frozen=None):
+    if not isinstance(model, MultiExitNet):
+        raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
+    check_tensor(x, "x", dtype_kind="float")
+    check_labels(y, x.shape[0], "y")
+    if frozen is not None:
+        return check_int(frozen, "frozen", low=0, high=model.num_blocks - 1)
+    return None
+
+
+def phase_step(
+    model: MultiExitNet, x: torch.Tensor, y: torch.Tensor, frozen: int, alphas="uniform"
+):
+    """A callable running one training step (forward, backward of eq. 6, Adam update) on the
+    batch (x, y) of a copy of `model` whose first `frozen` layers are frozen, as in the phase
+    of FreezeOut after t_frozen. For `mexit.timing`; `model` itself is never touched."""
+    frozen = _check_step_args(model, x, y, frozen)
+    net = _frozen_copy(model, frozen)
+    loss = joint_loss(check_alphas(alphas, len(net.exits)))
+    opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=1e-6)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        total, _ = loss(net(x), y)
+        total.backward()
+        opt.step()
+
+    return step
+
+
+def phase_step_flops(
+    model: MultiExitNet, x: torch.Tensor, y: torch.Tensor, alphas="uniform"
+) -> list[int]:
+    """FLOPs (FlopCounterMode: matmuls and convolutions, forward and backward) of one
+    training step on the batch (x, y) with the first k layers frozen, for k = 0..L-1."""
+    _check_step_args(model, x, y)
+    out = []
+    for k in range(model.num_blocks):
+        net = _frozen_copy(model, k)
+        loss = joint_loss(check_alphas(alphas, len(net.exits)))
+        with FlopCounterMode(display=False) as counter:
+            total, _ = loss(net(x), y)
+            total.backward()
+        out.append(int(counter.get_total_flops()))
+    return out
+
+
+def phase_steps(T: int, L: int, freeze: bool = True) -> list[int]:
+    """Steps spent in each phase k = 0..L-1 (k layers frozen) by a FreezeOut run of T steps:
+    layer i computes its last gradient at step ceil(t_i). Without freezing: all T in phase 0."""
+    T = check_int(T, "T", low=1)
+    L = check_int(L, "L", low=1)
+    if not isinstance(freeze, bool):
+        raise TypeError(f"freeze must be a bool, got {type(freeze).__name__}")
+    if not freeze:
+        return [T] + [0] * (L - 1)
+    ends = [min(T, math.ceil(t - 1e-9)) for t in freezeout_times(T, L)]
+    starts = [0] + ends[:-1]
+    return [e - s for s, e in zip(starts, ends)]
+
+
+def training_flops(
+    model: MultiExitNet,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    T: int,
+    freeze: bool = True,
+    alphas="uniform",
+) -> int:
+    """FLOPs of a whole run of T steps on batches like (x, y): Σ_k phase_steps[k] ·
+    phase_step_flops[k]. With `freeze=False`, T standard steps."""
+    _check_step_args(model, x, y)
+    steps = phase_steps(T, model.num_blocks, freeze)
+    flops = phase_step_flops(model, x, y, alphas)
+    return int(sum(n * f for n, f in zip(steps, flops)))
 
 
 def run_freezeout(
@@ -190,7 +313,7 @@ def run_freezeout(
         lr=check_float(lr, "lr", low=0.0),
         batch_size=check_int(batch_size, "batch_size", low=1),
         seed=check_int(seed, "seed", low=0),
-        version=1,
+        version=2,  # 2: frozen layers' batch-norm statistics freeze too
     )
 
     def train(net):
@@ -217,7 +340,7 @@ def run_freezeout(
             "times": list(hook.times),
         }
 
-    prefix = f"freezeout_{model}" if freeze else f"cosine_{model}"
+    prefix = f"{'freezeout' if freeze else 'cosine'}_{model}_seed{config['seed']}"
     net, extras = cached_model(
         cache_name(prefix, config),
         config,

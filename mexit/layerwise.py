@@ -4,20 +4,25 @@ learning, Marquez et al.).
 Stage i trains block f_i and its head c_i on L_i alone, with f_1..f_{i-1} frozen: the training
 inputs are replaced by the cached embeddings h_{i-1} = f_{i-1}(…f_1(x)), computed once per
 stage, so the frozen blocks never run again during training and receive no gradient.
-Also here: linear probes per layer (the linear separability that grows with depth, §5.3.1)
-and the memory a backward pass keeps (`saved_activation_bytes`).
+Also here: linear probes per layer (the linear separability that grows with depth, §5.3.1),
+the memory a backward pass keeps (`saved_activation_bytes`) and the arithmetic of a training
+run (`training_flops`), so that layer-wise and joint training can be compared at a stated
+budget.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from ._checks import check_float, check_int, check_labels, check_tensor
 from .checkpoints import cache_name, cached_model, state_fingerprint
+from .cost import count_flops
 from .data import load_dataset
 from .heads import linear_head
 from .models import MultiExitNet, build_model
@@ -164,6 +169,59 @@ def stage_activation_bytes(model: MultiExitNet, x: torch.Tensor, y: torch.Tensor
     return out
 
 
+def _step_flops(net: MultiExitNet, x: torch.Tensor, y: torch.Tensor, loss) -> int:
+    net = copy.deepcopy(net)
+    net.train()
+    with FlopCounterMode(display=False) as counter:
+        total, _ = loss(net(x), y)
+        total.backward()
+    return int(counter.get_total_flops())
+
+
+def training_flops(
+    model: MultiExitNet,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    epochs: int,
+    n_train: int,
+    scheme: str = "layerwise",
+) -> int:
+    """FLOPs (FlopCounterMode: matmuls and convolutions) of training `model` for `epochs`
+    epochs on `n_train` inputs, scaled from one forward + backward step measured on the batch
+    (x, y) (a copy of the model is used; optimiser updates and evaluation are not counted).
+
+    scheme "layerwise" (§5.3): every stage i runs `epochs` epochs of f_i and c_i on the cached
+    h_{i-1} (no backward below block i), plus the forward pass that caches h_1..h_{L-1} once;
+    "joint" (eq. 6, every α_i = 1): forward and backward through every block."""
+    if not isinstance(model, MultiExitNet):
+        raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
+    check_tensor(x, "x", dtype_kind="float")
+    check_labels(y, x.shape[0], "y")
+    epochs = check_int(epochs, "epochs", low=1)
+    n_train = check_int(n_train, "n_train", low=1)
+    if scheme not in ("layerwise", "joint"):
+        raise ValueError(f"scheme must be 'layerwise' or 'joint', got {scheme!r}")
+    per_batch = epochs * n_train / x.shape[0]
+    if scheme == "joint":
+        loss = joint_loss([1.0] * (len(model.exits) - 1))
+        return int(round(per_batch * _step_flops(model, x, y, loss)))
+    missing = [i for i in range(1, model.num_blocks + 1) if str(i) not in model.heads]
+    if missing:
+        raise ValueError(f"layer-wise training needs a head at every block; {missing} have none")
+    hs = [x] + frozen_embeddings(model, x)
+    steps = sum(
+        _step_flops(
+            MultiExitNet([model.blocks[i]], {1: model.head(i + 1)}), hs[i], y, joint_loss([])
+        )
+        for i in range(model.num_blocks)
+    )
+    caching = sum(
+        count_flops(model.blocks[i], hs[i]) for i in range(model.num_blocks - 1)
+    )  # h_1..h_{L-1}, once over the training set
+    return int(round(per_batch * steps + n_train / x.shape[0] * caching))
+
+
 def linear_probes(
     model: MultiExitNet,
     x_train: torch.Tensor,
@@ -265,7 +323,7 @@ def run_layerwise(
         }
 
     net, extras = cached_model(
-        cache_name(f"lt_{model}", config),
+        cache_name(f"lt_{model}_seed{config['seed']}", config),
         config,
         lambda: build_model(model, **model_kwargs),
         train,
@@ -341,7 +399,12 @@ def run_linear_probes(
         return {}
 
     probes, _ = cached_model(
-        cache_name("probes", config), config, build, train, root=root, retrain=retrain
+        cache_name(f"probes_seed{config['seed']}", config),
+        config,
+        build,
+        train,
+        root=root,
+        retrain=retrain,
     )
     hs = [data.x_test] + frozen_embeddings(model, data.x_test)
     with torch.no_grad():

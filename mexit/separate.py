@@ -190,12 +190,26 @@ class SklearnHead(nn.Module):
         return self.value[node].clamp_min(1e-6).log()
 
     @property
+    def pooling_flops(self) -> int:
+        """Per-input cost of the features the estimator reads: global average pooling (one
+        addition per element of h_i, one division per channel; 0 for flat features) and
+        standardisation (a subtraction and a division per feature). Standardisation could be
+        folded into a fitted linear model's weights or a tree's thresholds; this head runs it,
+        so it is counted."""
+        d = self.num_features
+        elements = 1
+        for s in self.in_shape:
+            elements *= s
+        pooling = elements + d if len(self.in_shape) > 1 else 0
+        return pooling + 2 * d
+
+    @property
     def flops(self) -> int:
-        """Per-input cost of the head: 2·d·K for the linear models (as FlopCounterMode counts a
-        linear layer), one comparison per level for a tree (its fitted depth)."""
-        if self.kind == "tree":
-            return int(self.depth)
-        return 2 * self.num_features * self.num_classes
+        """Per-input cost of the head: `pooling_flops` plus the estimator, 2·d·K for the
+        linear models (as FlopCounterMode counts a linear layer) or one comparison per level
+        for a tree (its fitted depth)."""
+        model = int(self.depth) if self.kind == "tree" else 2 * self.num_features * self.num_classes
+        return self.pooling_flops + model
 
     def extra_repr(self) -> str:
         return f"kind={self.kind!r}, in_shape={self.in_shape}, fitted={bool(self.fitted)}"
@@ -349,30 +363,65 @@ def _num_classes(model: MultiExitNet) -> int:
     return linears[-1].out_features
 
 
+_POOLS = (
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveMaxPool1d,
+    nn.AdaptiveMaxPool2d,
+    nn.AvgPool1d,
+    nn.AvgPool2d,
+    nn.MaxPool1d,
+    nn.MaxPool2d,
+)
+
+
+def _pooling_flops(head: nn.Module, x: torch.Tensor) -> int:
+    """One operation per input element of every pooling layer of `head` on x (batch of 1):
+    FlopCounterMode counts only matmuls and convolutions, so a pooled head's averaging is
+    invisible to it."""
+    seen = []
+    hooks = [
+        m.register_forward_hook(lambda m, inputs, out: seen.append(inputs[0][0].numel()))
+        for m in head.modules()
+        if isinstance(m, _POOLS)
+    ]
+    try:
+        with torch.no_grad():
+            head(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return int(sum(seen))
+
+
 def head_flops(head: nn.Module, in_shape) -> int:
-    """Per-input FLOPs of a head on an embedding of shape `in_shape`: measured by
-    FlopCounterMode for neural heads, `SklearnHead.flops` for scikit-learn ones."""
+    """Per-input FLOPs of a head on an embedding of shape `in_shape`, pooling included so that
+    every kind is counted alike: FlopCounterMode plus one operation per pooled element for
+    neural heads, `SklearnHead.flops` (pooling, standardisation, estimator) for
+    scikit-learn ones."""
     if not isinstance(head, nn.Module):
         raise TypeError(f"head must be an nn.Module, got {type(head).__name__}")
     if isinstance(in_shape, (str, bytes)) or not isinstance(in_shape, (tuple, list)):
         raise TypeError(f"in_shape must be a tuple of ints like (16, 40), got {in_shape!r}")
     in_shape = tuple(check_int(s, "in_shape entry", low=1) for s in in_shape)
     if isinstance(head, SklearnHead):
+        if in_shape != head.in_shape:
+            raise ValueError(f"in_shape {in_shape} does not fit the head ({head.in_shape})")
         return head.flops
+    x = torch.zeros(1, *in_shape)
     try:
-        return count_flops(head, torch.zeros(1, *in_shape))
+        return count_flops(head, x) + _pooling_flops(head, x)
     except RuntimeError as err:
         raise ValueError(f"in_shape {in_shape} does not fit the head: {err}") from err
 
 
 def exit_costs(model: MultiExitNet, input_shape) -> CostProfile:
-    """`mexit.cost.measure_costs`, with each SklearnHead's γ_c replaced by its `flops`
-    (FlopCounterMode does not see a tree's comparisons)."""
+    """γ_f of `mexit.cost.measure_costs`, and every head's γ_c from `head_flops`: pooling
+    counted for neural and scikit-learn heads alike (FlopCounterMode sees neither a tree's
+    comparisons nor an average pool)."""
     costs = measure_costs(model, input_shape)
-    gamma_c = dict(costs.gamma_c)
-    for k, head in model.heads.items():
-        if isinstance(head, SklearnHead):
-            gamma_c[int(k)] = head.flops
+    shapes = [tuple(h.shape[1:]) for h in frozen_embeddings(model, torch.zeros(1, *input_shape))]
+    gamma_c = {int(k): head_flops(head, shapes[int(k) - 1]) for k, head in model.heads.items()}
     return CostProfile(costs.gamma_f, gamma_c)
 
 
@@ -437,10 +486,59 @@ def run_heads(
         return {"reports": {str(e): r for e, r in reports.items()}}
 
     net, extras = cached_model(
-        cache_name(f"separate_{kind}", config), config, build, train, root=root, retrain=retrain
+        cache_name(f"separate_{kind}_seed{config['seed']}", config),
+        config,
+        build,
+        train,
+        root=root,
+        retrain=retrain,
     )
     net.head_reports = {int(e): r for e, r in extras.get("reports", {}).items()}
     return net
+
+
+def head_row(model: MultiExitNet, x_test: torch.Tensor, y_test: torch.Tensor, input_shape) -> dict:
+    """One row of the heads table: test accuracy of every exit (%), the FLOPs of every early
+    head (`head_flops`, pooling included) and, for a model from `run_heads`, the seconds its
+    heads took to fit when it was trained (NaN otherwise)."""
+    if not isinstance(model, MultiExitNet):
+        raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
+    check_tensor(x_test, "x_test", dtype_kind="float")
+    check_labels(y_test, x_test.shape[0], "y_test")
+    costs = exit_costs(model, input_shape)
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        outputs = model(x_test)
+    model.train(was)
+    row = {
+        f"exit {i} (%)": 100 * float((o.argmax(-1) == y_test).float().mean())
+        for i, o in zip(model.exits, outputs)
+    }
+    row.update({f"FLOPs of c_{i}": costs.gamma_c[i] for i in model.exits[:-1]})
+    reports = getattr(model, "head_reports", None)
+    row["fit s, all heads (when trained)"] = (
+        sum(r["seconds"] for r in reports.values()) if reports else float("nan")
+    )
+    return row
+
+
+def head_table(
+    models: Mapping, x_test: torch.Tensor, y_test: torch.Tensor, input_shape, references=None
+):
+    """A pandas table with one `head_row` per model of `models` ({kind: model}), then one per
+    model of `references` ({name: model}, e.g. a jointly trained twin)."""
+    import pandas as pd
+
+    if not isinstance(models, Mapping) or not models:
+        raise TypeError("models must be a non-empty dict {kind: model}")
+    if references is not None and not isinstance(references, Mapping):
+        raise TypeError("references must be a dict {name: model} or None")
+    rows = {**models, **(references or {})}
+    return pd.DataFrame.from_dict(
+        {name: head_row(m, x_test, y_test, input_shape) for name, m in rows.items()},
+        orient="index",
+    )
 
 
 def same_backbone(a: MultiExitNet, b: MultiExitNet) -> bool:
@@ -461,6 +559,8 @@ __all__ = [
     "fit_head",
     "frozen_embeddings",
     "head_flops",
+    "head_row",
+    "head_table",
     "run_heads",
     "same_backbone",
     "train_heads",

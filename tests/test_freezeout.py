@@ -13,8 +13,12 @@ from mexit.freezeout import (
     freezeout_lr,
     freezeout_rates,
     freezeout_times,
+    phase_step,
+    phase_step_flops,
+    phase_steps,
     run_freezeout,
     train_freezeout,
+    training_flops,
 )
 
 # ---------------------------------------------------------------------------
@@ -144,15 +148,20 @@ def test_freezeout_computes_fewer_parameter_gradients_than_standard_training(mak
 def test_frozen_layers_are_skipped_by_the_backward_pass(make_mlp, make_inputs):
     model = make_mlp()
     x, y = data(make_inputs)
-    in_graph = []  # per training step: is block 1's output part of the autograd graph?
-    model.blocks[0].register_forward_hook(
-        lambda module, inputs, out: in_graph.append(out.requires_grad) if module.training else None
-    )
+    in_graph, mode = [], []  # per training step (no validation set: every forward trains)
+
+    def record(module, inputs, out):
+        in_graph.append(out.requires_grad)
+        mode.append(module.training)
+
+    model.blocks[0].register_forward_hook(record)
     mexit.seed_everything(0)
     _, hook = train_freezeout(model, x, y, epochs=3, batch_size=16, progress=False)
     assert len(in_graph) == 12
     # block 1 was in the backward graph only until it froze, never afterwards
-    assert in_graph == [True] * hook.frozen_at[1] + [False] * (12 - hook.frozen_at[1])
+    t = hook.frozen_at[1]
+    assert in_graph == [True] * t + [False] * (12 - t)
+    assert mode == [True] * t + [False] * (12 - t)  # and ran in eval mode once frozen
 
 
 def test_freezeout_rejects_mismatched_optimisers(tiny_mlp, make_inputs):
@@ -194,3 +203,113 @@ def test_run_freezeout_is_cached(tmp_path):
     assert a.steps == std.steps == 2 * 5  # ceil(1079 / 256) batches per epoch
     assert a.times[-1] == a.steps
     assert all(p.requires_grad for p in b.parameters())
+
+
+# ---------------------------------------------------------------------------
+# batch norm freezes with its layer; what freezing saves, counted
+# ---------------------------------------------------------------------------
+
+
+def bn_stats(model, i):
+    return [
+        t.detach().clone()
+        for m in model.blocks[i - 1].modules()
+        if isinstance(m, torch.nn.BatchNorm1d)
+        for t in (m.running_mean, m.running_var)
+    ]
+
+
+def test_a_frozen_blocks_batch_norm_statistics_stop_changing(make_cnn):
+    model = make_cnn()
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(64, 1, 16, generator=g), torch.randint(0, 5, (64,), generator=g)
+    epochs, batch = 3, 16
+    T = epochs * 4
+    hook = FreezeOut(model, T)
+    at_freeze, after = {}, {}
+
+    def on_step(step, m):
+        hook(step, m)
+        for i in (1, 2, 3):
+            if hook.frozen_at.get(i) == step:
+                at_freeze[i] = bn_stats(m, i)
+            after.setdefault(i, []).append(bn_stats(m, i))
+
+    mexit.seed_everything(0)
+    mexit.fit(
+        model,
+        x,
+        y,
+        epochs=epochs,
+        batch_size=batch,
+        lr=0.05,
+        parameters=hook.param_groups(),
+        scheduler=hook.scheduler,
+        on_step=on_step,
+        progress=False,
+    )
+    hook.release()
+    for i in (1, 2, 3):
+        t = hook.frozen_at[i]
+        # the statistics moved before t_i (the test can see movement) ...
+        assert not all(torch.equal(a, b) for a, b in zip(after[i][0], at_freeze[i]))
+        # ... and never after it, across the epoch boundaries where fit calls model.train()
+        for later in after[i][t:]:
+            assert all(torch.equal(a, b) for a, b in zip(later, at_freeze[i]))
+    # the last block trains to T: its statistics keep moving to the end
+    assert not all(torch.equal(a, b) for a, b in zip(bn_stats(model, 4), at_freeze[3]))
+    assert hook._handles == []  # released: the model behaves normally afterwards
+    model.train()
+    assert all(m.training for m in model.modules())
+
+
+def test_train_freezeout_releases_the_eval_hooks(make_cnn):
+    model = make_cnn()
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(48, 1, 16, generator=g), torch.randint(0, 5, (48,), generator=g)
+    mexit.seed_everything(0)
+    _, hook = train_freezeout(model, x, y, epochs=2, batch_size=16, progress=False)
+    assert len(hook.frozen_at) == 3
+    model.train()
+    before = bn_stats(model, 1)
+    model(x)  # block 1 is in train mode again: a forward pass moves its statistics
+    assert not all(torch.equal(a, b) for a, b in zip(before, bn_stats(model, 1)))
+
+
+def test_phase_steps_split_T_at_the_freezing_points():
+    assert phase_steps(12, 4) == [3, 3, 3, 3]
+    assert phase_steps(10, 4) == [3, 2, 3, 2]  # t_i = 2.5, 5, 7.5, 10
+    assert sum(phase_steps(37, 3)) == 37
+    assert phase_steps(10, 4, freeze=False) == [10, 0, 0, 0]
+
+
+def test_phase_flops_match_a_hand_count():
+    # MLP 6 → 8 → 8 → 8, a linear head 8 → 4 after every block, no batch norm. Per input, a
+    # linear layer costs 2·in·out forward; its backward costs 2·in·out for the weight gradient
+    # and again for the input gradient, the latter only when something below needs one.
+    torch.manual_seed(0)
+    model = mexit.mlp(input_shape=(1, 6), widths=(8, 8, 8), num_classes=4)
+    x, y = torch.randn(5, 1, 6), torch.tensor([0, 1, 2, 3, 0])
+    fwd = 96 + 128 + 128 + 3 * 64
+    by_hand = [
+        fwd + fwd + (128 + 128 + 3 * 64),  # nothing frozen: no input gradient for x only
+        fwd + (128 + 128 + 2 * 64) + (128 + 2 * 64),  # f_1, c_1 frozen
+        fwd + (128 + 64) + 64,  # f_1, c_1, f_2, c_2 frozen
+    ]
+    assert phase_step_flops(model, x, y) == [5 * n for n in by_hand]
+    assert training_flops(model, x, y, 12, freeze=False) == 12 * 5 * by_hand[0]
+    assert training_flops(model, x, y, 12) == 4 * 5 * sum(by_hand)
+
+
+def test_phase_step_trains_a_copy_with_the_first_layers_frozen():
+    torch.manual_seed(0)
+    model = mexit.mlp(input_shape=(1, 6), widths=(8, 8, 8), num_classes=4)
+    x, y = torch.randn(5, 1, 6), torch.tensor([0, 1, 2, 3, 0])
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    step = phase_step(model, x, y, frozen=1)
+    step()
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    with pytest.raises(ValueError, match="frozen"):
+        phase_step(model, x, y, frozen=3)
+    with pytest.raises(TypeError, match="model"):
+        phase_step("net", x, y, frozen=1)

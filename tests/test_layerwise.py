@@ -165,3 +165,32 @@ def test_run_layerwise_and_probes_are_cached(tmp_path):
     p2 = run_linear_probes(b, dataset="digits", epochs=1, progress=False, root=tmp_path)
     assert len(p1) == 4 and p1 == p2
     assert len(list((tmp_path / "checkpoints").glob("probes_*.pt"))) == 1
+
+
+def test_seeds_do_not_share_a_cache_file(tmp_path):
+    a = run_layerwise(root=tmp_path, **TINY)
+    b = run_layerwise(root=tmp_path, **(TINY | {"seed": 1}))
+    files = sorted(p.name for p in (tmp_path / "checkpoints").glob("lt_*.pt"))
+    assert len(files) == 2 and any("seed1" in f for f in files)
+    assert not torch.equal(a.blocks[0][1].weight, b.blocks[0][1].weight)
+
+
+def test_training_flops_match_a_hand_count():
+    # MLP 6 → 8 → 8 → 8 with a linear head 8 → 4 after every block, no batch norm. Per input
+    # a linear layer costs 2·in·out forward, as much again for its weight gradient, and again
+    # for its input gradient when something below needs one.
+    torch.manual_seed(0)
+    model = mexit.mlp(input_shape=(1, 6), widths=(8, 8, 8), num_classes=4)
+    x, y = torch.randn(5, 1, 6), torch.tensor([0, 1, 2, 3, 0])
+    blocks, head = [96, 128, 128], 64
+    # a stage: forward + weight gradients of f_i and c_i, input gradient of c_i only
+    stages = sum(2 * (f + head) + head for f in blocks)
+    caching = blocks[0] + blocks[1]  # h_1 and h_2, once over the training set
+    assert layerwise.training_flops(model, x, y, epochs=2, n_train=10) == 2 * 10 * stages + (
+        10 * caching
+    )
+    fwd = sum(blocks) + 3 * head
+    joint = 2 * fwd + (blocks[1] + blocks[2] + 3 * head)  # no input gradient for x
+    assert layerwise.training_flops(model, x, y, epochs=2, n_train=10, scheme="joint") == (
+        2 * 10 * joint
+    )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from sklearn.exceptions import NotFittedError
 
 import mexit
+from mexit import separate
 from mexit.separate import (
     KINDS,
     SKLEARN_KINDS,
@@ -106,14 +109,22 @@ def test_classes_missing_from_the_training_labels_get_no_probability():
     torch.testing.assert_close(p[:, :2], expected, atol=1e-4, rtol=1e-4)
 
 
-def test_sklearn_head_costs():
-    h, y = blobs()
-    assert SklearnHead("logistic", (6, 5), 3).fit(h, y).flops == 2 * 6 * 3
+def test_sklearn_head_costs_count_pooling_and_standardisation():
+    h, y = blobs()  # h: (N, 6 channels, 5 positions)
+    features = 6 * 5 + 6 + 2 * 6  # pool: 30 additions and 6 divisions; standardise: 2 per feature
+    assert SklearnHead("logistic", (6, 5), 3).fit(h, y).flops == features + 2 * 6 * 3
     tree = SklearnHead("tree", (6, 5), 3, max_depth=3).fit(h, y)
-    assert 1 <= tree.flops <= 3
+    assert features + 1 <= tree.flops <= features + 3
     assert head_flops(tree, (6, 5)) == tree.flops
-    # a neural head is measured: a pooled linear head on 6 channels costs 2·6·3 FLOPs
-    assert head_flops(exit_head("pooled", (6, 5), 3), (6, 5)) == 2 * 6 * 3
+    # flat features need no pooling, only standardisation
+    flat = SklearnHead("logistic", (6,), 3).fit(h.mean(-1), y)
+    assert flat.flops == 2 * 6 + 2 * 6 * 3
+    # a neural pooled head: FlopCounterMode's 2·6·3 for the linear layer, plus its average
+    # pool (one operation per element of h), so both kinds are counted alike
+    assert head_flops(exit_head("pooled", (6, 5), 3), (6, 5)) == 2 * 6 * 3 + 6 * 5
+    assert head_flops(exit_head("linear", (6, 5), 3), (6, 5)) == 2 * 30 * 3  # no pooling
+    with pytest.raises(ValueError, match="in_shape"):
+        head_flops(tree, (6, 4))
 
 
 def test_sklearn_head_rejects_bad_input():
@@ -188,7 +199,12 @@ def test_exit_costs_use_the_tree_depth(tiny_cnn, make_inputs):
     model, _ = train_heads(tiny_cnn, {1: "tree", 2: "logistic"}, x, y, progress=False)
     costs = exit_costs(model, (1, 16))
     assert costs.gamma_c[1] == model.head(1).flops
-    assert costs.gamma_c[2] == 2 * 8 * 5  # 8 channels, 5 classes
+    h2 = model.embeddings(torch.zeros(1, 1, 16))[1]  # 8 channels, 5 classes
+    pooled_and_standardised = h2[0].numel() + 8 + 2 * 8
+    assert costs.gamma_c[2] == pooled_and_standardised + 2 * 8 * 5
+    # the backbone's own pooled heads pay for their pooling too
+    h3 = model.embeddings(torch.zeros(1, 1, 16))[2]
+    assert costs.gamma_c[3] == mexit.measure_costs(tiny_cnn, (1, 16)).gamma_c[3] + h3[0].numel()
     assert costs.gamma_f == mexit.measure_costs(tiny_cnn, (1, 16)).gamma_f
 
 
@@ -220,3 +236,21 @@ def test_run_heads_is_cached_and_never_changes_the_backbone(tmp_path):
     assert set(b.head_reports) == {1, 2}
     x = mexit.load_digits().x_test
     torch.testing.assert_close(mexit.exit_probs(a, x), mexit.exit_probs(b, x))
+
+
+def test_head_table_has_one_row_per_model_with_counted_costs(tiny_cnn, make_inputs):
+    x = make_inputs(60, (1, 16))
+    y = torch.arange(60) % 5
+    tree, reports = train_heads(tiny_cnn, {1: "tree", 2: "logistic"}, x, y, progress=False)
+    tree.head_reports = reports
+    table = separate.head_table({"mixed": tree}, x, y, (1, 16), references={"joint": tiny_cnn})
+    assert list(table.index) == ["mixed", "joint"]
+    probs = mexit.exit_probs(tree, x)
+    expected = 100 * mexit.exit_accuracies(probs, y)
+    for i, e in enumerate(tree.exits):
+        assert table.loc["mixed", f"exit {e} (%)"] == pytest.approx(expected[i].item(), abs=1e-4)
+    assert table.loc["mixed", "FLOPs of c_1"] == tree.head(1).flops
+    assert table.loc["mixed", "fit s, all heads (when trained)"] == pytest.approx(
+        sum(r["seconds"] for r in reports.values())
+    )
+    assert math.isnan(table.loc["joint", "fit s, all heads (when trained)"])

@@ -82,6 +82,38 @@ def test_stages_explorer_truncates_the_network_after_k_stages(make_probs):
         StagesExplorer(p, labels, COSTS, reference=ref[:, :10])
 
 
+def test_stages_explorer_toggles_exits_and_evaluates_the_twin_at_the_same_placement(make_probs):
+    p, labels = make_probs(E=4, N=150, K=5, seed=7)
+    ref, _ = make_probs(E=4, N=150, K=5, seed=8)
+    w = StagesExplorer(p, labels, COSTS, reference=ref)
+    assert set(w.toggles) == {"exit_1", "exit_2", "exit_3"}
+    w.stages.value = 3
+    w.toggles["exit_1"].value = False
+    w.threshold.value = 0.5
+    r = w.result()
+    assert r["exits"] == (2, 3)
+    Gamma = cumulative_costs(COSTS.gamma_f[:3], COSTS.gamma_c, (2, 3))
+    for probs, got in ((p, r), (ref, r["reference"])):
+        expected = mexit.evaluate_policy(
+            probs[[1, 2]], labels, 0.5, Gamma=Gamma, full_cost=COSTS.full
+        )
+        assert got["accuracy"] == pytest.approx(expected.accuracy)
+        assert got["mean_flops"] == pytest.approx(expected.mean_flops)
+    # without exit 1 nobody pays for head c_1: cheaper than with it at β = 1 (all leave first)
+    w.threshold.value = 1.0
+    without = w.result()["mean_flops"]
+    w.toggles["exit_1"].value = True
+    assert w.result()["mean_flops"] < without
+    # a toggle above the trained stages is ignored: the last stage is always the final exit
+    w.stages.value = 2
+    w.toggles["exit_2"].value = False
+    assert w.result()["exits"] == (1, 2)
+    assert "joint twin" in w.summary(w.result())
+    w.plot(w.result())
+    with pytest.raises(ValueError, match="toggles"):
+        w.compute(stages=2, exit_9=True)
+
+
 def head_kind_setup(make_probs):
     pa, labels = make_probs(E=4, N=100, K=5, seed=5)
     pb, _ = make_probs(E=4, N=100, K=5, seed=6)

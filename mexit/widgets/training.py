@@ -1,7 +1,7 @@
 """Training explorers (§5): compare how a multi-exit network was trained, at a threshold.
 
 - `SchemeExplorer`: α scheme of joint training (eq. 6) + exit placement + threshold;
-- `StagesExplorer`: how many layer-wise stages are trained (§5.3) + threshold;
+- `StagesExplorer`: how many layer-wise stages are trained (§5.3) + exit toggles + threshold;
 - `HeadKindExplorer`: which head (neural or scikit-learn) sits at each exit of a frozen
   backbone (§5.4) + threshold.
 
@@ -92,12 +92,14 @@ class SchemeExplorer(Explorer):
 
 
 class StagesExplorer(Explorer):
-    """How many layer-wise stages are trained (§5.3): the network after k stages is the first
-    k blocks with exits 1..k. Move k and the threshold → accuracy and cost (as a fraction of
-    the full L-block network).
+    """How many layer-wise stages are trained (§5.3) and which early exits are kept: the
+    network after k stages is the first k blocks, its final exit is k, and the toggles choose
+    which of the exits 1..k-1 exist (placement, §4). Move k, the toggles and the threshold →
+    accuracy and cost (as a fraction of the full L-block network).
 
     probs: (L, N, K) test outputs of the layer-wise network's exits 1..L;
-    reference: optional (L, N, K) outputs of a jointly trained twin, for comparison."""
+    reference: optional (L, N, K) outputs of a jointly trained twin: it is evaluated at the
+    same stages, exits and threshold (`result["reference"]`), for comparison."""
 
     def __init__(self, probs, labels, costs: CostProfile, reference=None):
         self.probs = check_probs(probs)
@@ -109,11 +111,12 @@ class StagesExplorer(Explorer):
                 f"probs must hold one exit per block (L={L}), got {self.probs.shape[0]}"
             )
         self.accuracy_per_exit = exit_accuracies(self.probs, self.labels).tolist()
-        self.reference = None
+        self.reference_probs, self.reference = None, None
         if reference is not None:
             reference = check_probs(reference, "reference")
             if reference.shape != self.probs.shape:
                 raise ValueError(f"reference must have shape {tuple(self.probs.shape)}")
+            self.reference_probs = reference
             self.reference = exit_accuracies(reference, self.labels).tolist()
         self.stages = widgets.IntSlider(
             value=L,
@@ -122,18 +125,39 @@ class StagesExplorer(Explorer):
             description="stages trained",
             style={"description_width": "initial"},
         )
+        self.toggles = {
+            f"exit_{e}": widgets.Checkbox(value=True, description=f"exit {e}", indent=False)
+            for e in range(1, L)
+        }
         self.threshold = threshold_slider("threshold", 0.5)
-        self.controls = {"stages": self.stages, "threshold": self.threshold}
+        self.controls = {"stages": self.stages, **self.toggles, "threshold": self.threshold}
 
-    def compute(self, stages=None, threshold=0.5) -> dict:
+    def layout(self) -> widgets.Widget:
+        return widgets.VBox(
+            [self.stages, widgets.HBox(list(self.toggles.values())), self.threshold]
+        )
+
+    def compute(self, stages=None, threshold=0.5, **toggles) -> dict:
         L = self.costs.num_blocks
         k = L if stages is None else int(stages)
         if not 1 <= k <= L:
             raise ValueError(f"stages must be in 1..{L}, got {stages}")
-        exits = tuple(range(1, k + 1))
+        unknown = set(toggles) - set(self.toggles)
+        if unknown:
+            raise ValueError(f"toggles must be among {sorted(self.toggles)}, got {sorted(unknown)}")
+        exits = tuple(e for e in range(1, k) if toggles.get(f"exit_{e}", True)) + (k,)
+        rows = [e - 1 for e in exits]
         Gamma = cumulative_costs(self.costs.gamma_f[:k], self.costs.gamma_c, exits)
-        result = _policy(self.probs[:k], self.labels, threshold, Gamma, self.costs.full)
-        result.update(exits=exits, accuracy_per_exit=tuple(self.accuracy_per_exit[:k]))
+        result = _policy(self.probs[rows], self.labels, threshold, Gamma, self.costs.full)
+        result.update(
+            stages=k,
+            exits=exits,
+            accuracy_per_exit=tuple(self.accuracy_per_exit[r] for r in rows),
+        )
+        if self.reference_probs is not None:
+            result["reference"] = _policy(
+                self.reference_probs[rows], self.labels, threshold, Gamma, self.costs.full
+            )
         return result
 
     def plot(self, result: dict) -> None:
@@ -154,10 +178,22 @@ class StagesExplorer(Explorer):
             )
         a1.set(xlabel="exit (block)", ylabel="test accuracy (%)", ylim=(0, 100), xticks=x.tolist())
         a1.legend(loc="lower right")
-        fractions = list(result["exit_fractions"]) + [0.0] * (L - len(result["exits"]))
-        exit_bars(a2, range(1, L + 1), fractions, "where inputs leave", on)
+        fractions = dict(zip(result["exits"], result["exit_fractions"]))
+        exit_bars(
+            a2,
+            range(1, L + 1),
+            [fractions.get(e, 0.0) for e in range(1, L + 1)],
+            "where inputs leave",
+            on,
+        )
         a2.set_ylabel("inputs (%)")
         fig.tight_layout()
+
+    def summary(self, result: dict) -> str:
+        text = f"layer-wise, exits {result['exits']}: {super().summary(result)}"
+        if "reference" in result:
+            text += f"\njoint twin, same exits and β: {super().summary(result['reference'])}"
+        return text
 
 
 class HeadKindExplorer(Explorer):
