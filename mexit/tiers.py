@@ -9,7 +9,11 @@ those of h_i (tensor size × dtype). Two halves:
 - a cost model (`TierSystem`, `tier_latencies`, `evaluate_tiers`, `best_boundary`);
 - a real run across processes (`distributed_early_exit`): one process per tier, talking
   `torch.distributed` (gloo) on 127.0.0.1; each rank runs its blocks and exits, and sends
-  only the unresolved rows' embeddings to the next rank.
+  only the unresolved rows' embeddings to the next rank. Memory is the proportional set size
+  of each process (`pss_bytes`): forked ranks share pages with their parent, which summed
+  RSS would count once per process.
+
+Distributed *training* over tiers is in `mexit.tier_training`.
 """
 
 from __future__ import annotations
@@ -342,6 +346,30 @@ class DistributedResult:
     wall_seconds: float  # first block on rank 0 → last answer, all ranks started
     total_seconds: float  # including starting and stopping the processes
     rank_seconds: tuple[float, ...]  # compute time of each rank
+    pss_bytes: tuple[
+        int, ...
+    ] = ()  # proportional set size of each rank at its end, then the caller
+
+
+def pss_bytes(pid: int | None = None) -> int:
+    """Proportional set size of process `pid` (default: this one), in bytes: every page it
+    maps, divided by the number of processes sharing it (Linux, /proc/<pid>/smaps_rollup).
+    Summed over the processes of a run it gives their real memory; summed RSS counts the
+    pages forked ranks share with their parent once per rank."""
+    if pid is None:
+        pid = os.getpid()
+    pid = check_int(pid, "pid", low=1)
+    path = f"/proc/{pid}/smaps_rollup"
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except FileNotFoundError:
+        raise ValueError(f"pid {pid} names no running process (no {path})") from None
+    except PermissionError:
+        raise ValueError(f"pid {pid}: cannot read {path} (another user's process?)") from None
+    raise ValueError(f"pid {pid}: {path} has no Pss line (not Linux ≥ 4.14?)")
 
 
 def free_port() -> int:
@@ -449,7 +477,19 @@ def _tier_worker(rank, world_size, port, model, x, th, placement, criterion, res
         def cat(parts, dtype=np.int64):
             return np.concatenate([p.numpy() for p in parts]) if parts else np.zeros(0, dtype)
 
-        results.put(("ok", rank, cat(done_rows), cat(done_pred), cat(done_exit), sent, start, end))
+        results.put(
+            (
+                "ok",
+                rank,
+                cat(done_rows),
+                cat(done_pred),
+                cat(done_exit),
+                sent,
+                start,
+                end,
+                pss_bytes(),
+            )
+        )
         dist.barrier()
         dist.destroy_process_group()
     except BaseException as err:  # report, then exit non-zero
@@ -604,7 +644,7 @@ def distributed_early_exit(
     exit_index = torch.full((N,), -1, dtype=torch.long)
     sent, starts, ends, secs = [], [], [], []
     for rank in range(world_size):
-        _, _, rows, pred, ex, s, t0, t1 = reports[rank]
+        _, _, rows, pred, ex, s, t0, t1, _ = reports[rank]
         rows = torch.from_numpy(rows)
         predictions[rows] = torch.from_numpy(pred)
         exit_index[rows] = torch.from_numpy(ex)
@@ -624,6 +664,7 @@ def distributed_early_exit(
         wall_seconds=max(ends) - starts[0],
         total_seconds=total,
         rank_seconds=tuple(secs),
+        pss_bytes=tuple(int(reports[r][8]) for r in range(world_size)) + (pss_bytes(),),
     )
 
 
