@@ -41,7 +41,9 @@ from .seed import seed_everything
 from .tiers import (
     TierRunError,
     _check_port_free,
+    _snapshot_pss,
     _stop,
+    _wait_release,
     check_placement,
     free_port,
     pss_bytes,
@@ -62,7 +64,7 @@ class TierTraining:
     tier_seconds: tuple[float, ...]  # training time of each tier's blocks and exits
     wall_seconds: float  # first training step on tier 0 → last tier done
     total_seconds: float  # including starting and stopping the processes
-    pss_bytes: tuple[int, ...]  # per process: ranks (end of their run), then the caller
+    pss_bytes: tuple[int, ...]  # per process, read at one moment: ranks, then the caller
 
     @property
     def bytes_sent(self) -> tuple[int, ...]:
@@ -207,7 +209,7 @@ def _loopback():
             os.environ["GLOO_SOCKET_IFNAME"] = names[0]
 
 
-def _train_worker(rank, world, port, model, x, y, placement, cfg, results, fail):
+def _train_worker(rank, world, port, model, x, y, placement, cfg, results, fail, release):
     """One tier: receive (h, y) from rank-1 (rank 0 starts from x), train, send (f(h), y)
     to rank+1, report the tier's weights. Importable (spawn works too)."""
     import torch.distributed as dist
@@ -262,7 +264,8 @@ def _train_worker(rank, world, port, model, x, y, placement, cfg, results, fail)
             for k, v in model.state_dict().items()
             if k.startswith(prefixes)
         }
-        results.put(("ok", rank, state, seconds, emb, lab, start, end, pss_bytes()))
+        results.put(("ok", rank, state, seconds, emb, lab, start, end))
+        _wait_release(release)
         dist.barrier()
         dist.destroy_process_group()
     except BaseException as err:  # report, then exit non-zero
@@ -332,7 +335,7 @@ def distributed_train_by_tiers(
         timeout=max(timeout, 10.0),
     )
     ctx = mp.get_context(start_method)
-    results = ctx.Queue()
+    results, release = ctx.Queue(), ctx.Event()
     x0 = x.detach().float().clone()
     y0 = y.detach().long().clone()
     worker_model = copy.deepcopy(model)
@@ -346,7 +349,19 @@ def distributed_train_by_tiers(
         for rank in range(world):
             p = ctx.Process(
                 target=_train_worker,
-                args=(rank, world, port, worker_model, x0, y0, placement, cfg, results, fail_rank),
+                args=(
+                    rank,
+                    world,
+                    port,
+                    worker_model,
+                    x0,
+                    y0,
+                    placement,
+                    cfg,
+                    results,
+                    fail_rank,
+                    release,
+                ),
                 daemon=True,
             )
             p.start()
@@ -380,6 +395,7 @@ def distributed_train_by_tiers(
                 bar.update(1)
             else:
                 reports[msg[1]] = msg
+        pss = _snapshot_pss(processes, release)
         _stop(processes, grace=5.0)
     finally:
         bar.close()
@@ -402,5 +418,5 @@ def distributed_train_by_tiers(
         tier_seconds=tuple(float(r[3]) for r in ranks),
         wall_seconds=max(r[7] for r in ranks) - ranks[0][6],
         total_seconds=total,
-        pss_bytes=tuple(int(r[8]) for r in ranks) + (pss_bytes(),),
+        pss_bytes=pss,
     )

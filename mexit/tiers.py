@@ -372,6 +372,27 @@ def pss_bytes(pid: int | None = None) -> int:
     raise ValueError(f"pid {pid}: {path} has no Pss line (not Linux ≥ 4.14?)")
 
 
+def _wait_release(release, timeout: float = 30.0) -> None:
+    """A rank that has reported waits until the caller has measured the memory of every
+    process (all alive at once, so shared pages are divided among the same processes)."""
+    if release is not None:
+        release.wait(timeout)
+
+
+def _snapshot_pss(processes, release) -> tuple[int, ...]:
+    """PSS of every rank, then of the caller, read while all are alive; then release them."""
+    try:
+        out = []
+        for p in processes + [None]:
+            try:
+                out.append(pss_bytes(None if p is None else p.pid))
+            except ValueError:  # a rank already gone, or /proc unavailable
+                out.append(0)
+        return tuple(out)
+    finally:
+        release.set()
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -415,7 +436,9 @@ def _run_tier(model, h, rows, blocks, exits, th, criterion):
     return done_rows, done_pred, done_exit, rows, h
 
 
-def _tier_worker(rank, world_size, port, model, x, th, placement, criterion, results, fail):
+def _tier_worker(
+    rank, world_size, port, model, x, th, placement, criterion, results, fail, release=None
+):
     """One tier: receive the unresolved rows from rank-1 (rank 0 starts from x), run this
     tier's blocks and exits, send what is still unresolved to rank+1. Importable (spawn)."""
     import torch.distributed as dist
@@ -487,9 +510,9 @@ def _tier_worker(rank, world_size, port, model, x, th, placement, criterion, res
                 sent,
                 start,
                 end,
-                pss_bytes(),
             )
         )
+        _wait_release(release)
         dist.barrier()
         dist.destroy_process_group()
     except BaseException as err:  # report, then exit non-zero
@@ -576,7 +599,7 @@ def distributed_early_exit(
             f"this platform, got {start_method!r}"
         )
     ctx = mp.get_context(start_method)
-    results = ctx.Queue()
+    results, release = ctx.Queue(), ctx.Event()
     x = x.detach().float().clone()  # the children share these copies, not the caller's
     model = copy.deepcopy(model).eval()
     started = time.time()
@@ -596,6 +619,7 @@ def distributed_early_exit(
                     criterion,
                     results,
                     fail_rank,
+                    release,
                 ),
                 daemon=True,
             )
@@ -632,6 +656,7 @@ def distributed_early_exit(
                 f"rank {error[1]} of {world_size} failed: {error[2]}; every process has been "
                 f"stopped\n{error[3]}"
             )
+        pss = _snapshot_pss(processes, release)
         _stop(processes, grace=5.0)
     finally:
         _stop(processes, grace=0.0)
@@ -644,7 +669,7 @@ def distributed_early_exit(
     exit_index = torch.full((N,), -1, dtype=torch.long)
     sent, starts, ends, secs = [], [], [], []
     for rank in range(world_size):
-        _, _, rows, pred, ex, s, t0, t1, _ = reports[rank]
+        _, _, rows, pred, ex, s, t0, t1 = reports[rank]
         rows = torch.from_numpy(rows)
         predictions[rows] = torch.from_numpy(pred)
         exit_index[rows] = torch.from_numpy(ex)
@@ -664,7 +689,7 @@ def distributed_early_exit(
         wall_seconds=max(ends) - starts[0],
         total_seconds=total,
         rank_seconds=tuple(secs),
-        pss_bytes=tuple(int(reports[r][8]) for r in range(world_size)) + (pss_bytes(),),
+        pss_bytes=pss,
     )
 
 
