@@ -93,3 +93,10 @@ def test_pss_is_below_rss_for_a_forked_child():
         child.join(5)
     assert big.sum() > 0
     assert abs(tiers.pss_bytes() - tiers.pss_bytes(os.getpid())) < 0.05 * tiers.pss_bytes()
+
+
+def test_inference_run_reports_the_pss_of_every_process(tiny_cnn, make_inputs):
+    run = tiers.distributed_early_exit(tiny_cnn, make_inputs(8, (1, 16)), 0.5, (0, 0, 1, 1))
+    assert len(run.pss_bytes) == 3 and all(p > 1e6 for p in run.pss_bytes)
+    # read at one moment: the ranks' share of the pages they hold with us is below our own
+    assert max(run.pss_bytes[:-1]) < run.pss_bytes[-1]
