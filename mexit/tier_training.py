@@ -178,7 +178,7 @@ def train_by_tiers(
         model, x, y, placement, epochs, lr, batch_size, seed, wire_dtype
     )
     n_tiers = max(placement) + 1
-    h, seconds, emb, lab = x.detach().float(), [], [], []
+    h, y, seconds, emb, lab = x.detach().float(), y.detach().long(), [], [], []
     start = time.time()
     with preserved_rng(), _one_thread():
         for tier in tqdm(range(n_tiers), desc="training tier by tier", disable=not progress):
