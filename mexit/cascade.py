@@ -161,4 +161,5 @@ def train_small_network(
         return h.as_dict()
 
     name = "cascade_small_" + "-".join(str(c) for c in channels)
+    name += f"_seed{seed}" if seed else ""  # a file per seed
     return cached_model(name, config, build, train, root=root)

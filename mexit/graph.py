@@ -182,4 +182,5 @@ def train_graph_network(
         )
         return h.as_dict()
 
-    return cached_model("graph_network", config, graph_network, train, root=root)
+    name = "graph_network" if seed == 0 else f"graph_network_seed{seed}"  # a file per seed
+    return cached_model(name, config, graph_network, train, root=root)

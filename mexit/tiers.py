@@ -9,7 +9,11 @@ those of h_i (tensor size × dtype). Two halves:
 - a cost model (`TierSystem`, `tier_latencies`, `evaluate_tiers`, `best_boundary`);
 - a real run across processes (`distributed_early_exit`): one process per tier, talking
   `torch.distributed` (gloo) on 127.0.0.1; each rank runs its blocks and exits, and sends
-  only the unresolved rows' embeddings to the next rank.
+  only the unresolved rows' embeddings to the next rank. Memory is the proportional set size
+  of each process (`pss_bytes`): forked ranks share pages with their parent, which summed
+  RSS would count once per process.
+
+Distributed *training* over tiers is in `mexit.tier_training`.
 """
 
 from __future__ import annotations
@@ -342,6 +346,51 @@ class DistributedResult:
     wall_seconds: float  # first block on rank 0 → last answer, all ranks started
     total_seconds: float  # including starting and stopping the processes
     rank_seconds: tuple[float, ...]  # compute time of each rank
+    pss_bytes: tuple[
+        int, ...
+    ] = ()  # proportional set size of each rank at its end, then the caller
+
+
+def pss_bytes(pid: int | None = None) -> int:
+    """Proportional set size of process `pid` (default: this one), in bytes: every page it
+    maps, divided by the number of processes sharing it (Linux, /proc/<pid>/smaps_rollup).
+    Summed over the processes of a run it gives their real memory; summed RSS counts the
+    pages forked ranks share with their parent once per rank."""
+    if pid is None:
+        pid = os.getpid()
+    pid = check_int(pid, "pid", low=1)
+    path = f"/proc/{pid}/smaps_rollup"
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except FileNotFoundError:
+        raise ValueError(f"pid {pid} names no running process (no {path})") from None
+    except PermissionError:
+        raise ValueError(f"pid {pid}: cannot read {path} (another user's process?)") from None
+    raise ValueError(f"pid {pid}: {path} has no Pss line (not Linux ≥ 4.14?)")
+
+
+def _wait_release(release, timeout: float = 30.0) -> None:
+    """A rank that has reported waits until the caller has measured the memory of every
+    process (all alive at once, so shared pages are divided among the same processes)."""
+    if release is not None:
+        release.wait(timeout)
+
+
+def _snapshot_pss(processes, release) -> tuple[int, ...]:
+    """PSS of every rank, then of the caller, read while all are alive; then release them."""
+    try:
+        out = []
+        for p in processes + [None]:
+            try:
+                out.append(pss_bytes(None if p is None else p.pid))
+            except ValueError:  # a rank already gone, or /proc unavailable
+                out.append(0)
+        return tuple(out)
+    finally:
+        release.set()
 
 
 def free_port() -> int:
@@ -387,7 +436,9 @@ def _run_tier(model, h, rows, blocks, exits, th, criterion):
     return done_rows, done_pred, done_exit, rows, h
 
 
-def _tier_worker(rank, world_size, port, model, x, th, placement, criterion, results, fail):
+def _tier_worker(
+    rank, world_size, port, model, x, th, placement, criterion, results, fail, release=None
+):
     """One tier: receive the unresolved rows from rank-1 (rank 0 starts from x), run this
     tier's blocks and exits, send what is still unresolved to rank+1. Importable (spawn)."""
     import torch.distributed as dist
@@ -449,7 +500,19 @@ def _tier_worker(rank, world_size, port, model, x, th, placement, criterion, res
         def cat(parts, dtype=np.int64):
             return np.concatenate([p.numpy() for p in parts]) if parts else np.zeros(0, dtype)
 
-        results.put(("ok", rank, cat(done_rows), cat(done_pred), cat(done_exit), sent, start, end))
+        results.put(
+            (
+                "ok",
+                rank,
+                cat(done_rows),
+                cat(done_pred),
+                cat(done_exit),
+                sent,
+                start,
+                end,
+            )
+        )
+        _wait_release(release)
         dist.barrier()
         dist.destroy_process_group()
     except BaseException as err:  # report, then exit non-zero
@@ -536,7 +599,7 @@ def distributed_early_exit(
             f"this platform, got {start_method!r}"
         )
     ctx = mp.get_context(start_method)
-    results = ctx.Queue()
+    results, release = ctx.Queue(), ctx.Event()
     x = x.detach().float().clone()  # the children share these copies, not the caller's
     model = copy.deepcopy(model).eval()
     started = time.time()
@@ -556,6 +619,7 @@ def distributed_early_exit(
                     criterion,
                     results,
                     fail_rank,
+                    release,
                 ),
                 daemon=True,
             )
@@ -592,6 +656,7 @@ def distributed_early_exit(
                 f"rank {error[1]} of {world_size} failed: {error[2]}; every process has been "
                 f"stopped\n{error[3]}"
             )
+        pss = _snapshot_pss(processes, release)
         _stop(processes, grace=5.0)
     finally:
         _stop(processes, grace=0.0)
@@ -624,6 +689,7 @@ def distributed_early_exit(
         wall_seconds=max(ends) - starts[0],
         total_seconds=total,
         rank_seconds=tuple(secs),
+        pss_bytes=pss,
     )
 
 

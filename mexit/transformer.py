@@ -145,4 +145,5 @@ def train_transformer(
         )
         return h.as_dict()
 
-    return cached_model(f"transformer_{pool}", config, build, train, root=root)
+    name = f"transformer_{pool}" + (f"_seed{seed}" if seed else "")  # a file per seed
+    return cached_model(name, config, build, train, root=root)

@@ -63,3 +63,15 @@ def test_bad_input(pair):
         cascade.evaluate_cascade(small, large, labels, 0.5, 1.0, 1.0, criterion="margin")
     with pytest.raises(ValueError, match="channels"):
         cascade.train_small_network(channels=(8,))
+
+
+def test_each_seed_has_its_own_cache_file(tmp_path):
+    a, _ = cascade.train_small_network(
+        channels=(2, 2), epochs=1, seed=0, progress=False, root=tmp_path
+    )
+    b, _ = cascade.train_small_network(
+        channels=(2, 2), epochs=1, seed=1, progress=False, root=tmp_path
+    )
+    files = sorted(p.name for p in (tmp_path / "checkpoints").glob("*.pt"))
+    assert files == ["cascade_small_2-2.pt", "cascade_small_2-2_seed1.pt"]
+    assert not torch.equal(a.blocks[0][0].weight, b.blocks[0][0].weight)

@@ -1,0 +1,83 @@
+"""Bad input gets a clear error in per-tier distributed training (`mexit.tier_training`) and
+`tiers.pss_bytes`: CASES are counted by the meta-test of tests/test_bad_input_modules.py."""
+
+import pytest
+import torch
+
+import mexit
+from mexit import tier_training, tiers
+
+with mexit.checkpoints.preserved_rng():
+    mexit.seed_everything(0)
+    MODEL = mexit.mnist1d_cnn(channels=(4, 4, 4), input_length=8)
+    X = torch.randn(6, 1, 8)
+    Y = torch.tensor([0, 1, 2, 0, 1, 2])
+    NO_EXIT_2 = mexit.mnist1d_cnn(channels=(4, 4, 4), input_length=8, exits=[1])
+
+OK = dict(model=MODEL, x=X, y=Y, placement=(0, 1, 1), progress=False)
+
+CASES = [
+    (tiers.pss_bytes, dict(pid="1"), TypeError, "pid"),
+    (tiers.pss_bytes, dict(pid=0), ValueError, "pid"),
+    (tiers.pss_bytes, dict(pid=2**22 + 12345), ValueError, "pid"),
+    (
+        tier_training.check_training_placement,
+        dict(model="net", placement=(0, 1)),
+        TypeError,
+        "model",
+    ),
+    (
+        tier_training.check_training_placement,
+        dict(model=MODEL, placement="011"),
+        TypeError,
+        "placement",
+    ),
+    (
+        tier_training.check_training_placement,
+        dict(model=MODEL, placement=(0, 0, 0)),
+        ValueError,
+        "placement",
+    ),
+    (
+        tier_training.check_training_placement,
+        dict(model=MODEL, placement=(1, 0, 1)),
+        ValueError,
+        "placement",
+    ),
+    (
+        tier_training.check_training_placement,
+        dict(model=NO_EXIT_2, placement=(0, 0, 1)),
+        ValueError,
+        "placement ends tier 0",
+    ),
+    (tier_training.train_by_tiers, dict(OK, model=None), TypeError, "model"),
+    (tier_training.train_by_tiers, dict(OK, x=X.long()), TypeError, "x"),
+    (tier_training.train_by_tiers, dict(OK, y=Y[:3]), ValueError, "y"),
+    (tier_training.train_by_tiers, dict(OK, epochs=0), ValueError, "epochs"),
+    (tier_training.train_by_tiers, dict(OK, lr=0.0), ValueError, "lr"),
+    (tier_training.train_by_tiers, dict(OK, wire_dtype=torch.int8), ValueError, "wire_dtype"),
+    (
+        tier_training.distributed_train_by_tiers,
+        dict(OK, placement=(0, 0, 0)),
+        ValueError,
+        "placement",
+    ),
+    (tier_training.distributed_train_by_tiers, dict(OK, batch_size=0), ValueError, "batch_size"),
+    (tier_training.distributed_train_by_tiers, dict(OK, timeout=0.1), ValueError, "timeout"),
+    (tier_training.distributed_train_by_tiers, dict(OK, fail_rank=5), ValueError, "fail_rank"),
+    (tier_training.distributed_train_by_tiers, dict(OK, port=80), ValueError, "port"),
+    (
+        tier_training.distributed_train_by_tiers,
+        dict(OK, start_method="thread"),
+        ValueError,
+        "start_method",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("fn", "kwargs", "exc", "words"), CASES, ids=lambda v: getattr(v, "__name__", None)
+)
+def test_bad_input_raises_a_clear_error(fn, kwargs, exc, words):
+    with pytest.raises(exc, match=words):
+        fn(**kwargs)
