@@ -27,6 +27,7 @@ from mexit import (
     policies,
     schemes,
     separate,
+    tier_training,
     tiers,
     timing,
     transformer,
@@ -1086,6 +1087,7 @@ MODULES = (
     graph,
     cascade,
     timing,
+    tier_training,
 )
 EXEMPT = {
     # result records: built by the package from validated inputs, they hold outputs
@@ -1095,6 +1097,7 @@ EXEMPT = {
     "TuneResult",
     "Speedup",
     "ABTiming",
+    "TierTraining",
     "Stage",
     "TierSystem",
     "TierResult",
