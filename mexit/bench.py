@@ -126,7 +126,9 @@ def every_widget(model, costs: CostProfile, probs, labels, input_shape=(1, 40)) 
         "PolicyExplorer": widgets.PolicyExplorer(
             probs, labels, Gamma, costs.full, exits, costs=costs
         ),
-        "CostRegExplorer": widgets.CostRegExplorer(gates, labels, Gamma, costs.full, exits),
+        "CostRegExplorer": widgets.CostRegExplorer(
+            gates, labels, Gamma, costs.full, exits, costs=costs
+        ),
         "SchemeExplorer": widgets.SchemeExplorer(variants, labels, costs, exits),
         "StagesExplorer": widgets.StagesExplorer(probs, labels, costs, reference=probs),
         "HeadKindExplorer": widgets.HeadKindExplorer(

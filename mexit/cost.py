@@ -142,3 +142,15 @@ def expected_cost(gates: torch.Tensor, Gamma) -> torch.Tensor:
     p = exit_probabilities(gates)
     Gamma = _check_Gamma(Gamma, p.shape[1]).to(p.dtype)
     return (p * Gamma).sum(dim=1).mean()
+
+
+def counted_flops(fn, *args, **kwargs) -> tuple[int, object]:
+    """Run `fn(*args, **kwargs)` under FlopCounterMode: (FLOPs it really executed, its result).
+
+    An independent count of what a call costs, e.g. real early exit
+    (`mexit.early_exit_predict`) against the cascaded cost of eq. 12 computed from Γ."""
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        out = fn(*args, **kwargs)
+    return int(counter.get_total_flops()), out

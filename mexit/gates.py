@@ -370,7 +370,8 @@ def pretrained_gated(
 ) -> GatedExits:
     """A gated network (eq. 9) on a copy of the reference model `base`, fine-tuned with task
     loss + λ · expected cost (+ α · joint loss) for a few epochs, trained once and cached.
-    The fit history is attached as `model.history`."""
+    `seed` picks the reference model (`pretrained(base, seed=seed)`) and seeds the fine-tuning;
+    each seed has its own cache file. The fit history is attached as `model.history`."""
     import copy
 
     from .checkpoints import cache_name, cached_model, pretrained, state_fingerprint
@@ -393,7 +394,7 @@ def pretrained_gated(
     data = load_mnist1d() if base.startswith("mnist1d") else None
     if data is None:
         raise ValueError(f"base must be an MNIST-1D reference model, got {base!r}")
-    reference = pretrained(base, progress=progress, root=root)
+    reference = pretrained(base, seed=config["seed"], progress=progress, root=root)
     config["reference"] = state_fingerprint(reference)  # retrain if the reference changes
 
     def build():

@@ -16,6 +16,7 @@ import mexit
 from mexit import (
     cascade,
     combined,
+    cost_weighted_policy,
     freezeout,
     gates,
     gradients,
@@ -1088,6 +1089,7 @@ MODULES = (
     cascade,
     timing,
     tier_training,
+    cost_weighted_policy,
 )
 EXEMPT = {
     # result records: built by the package from validated inputs, they hold outputs

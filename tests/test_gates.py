@@ -159,3 +159,30 @@ def test_bad_arguments(tiny_cnn, make_probs):
         gated_loss(1.0, [1.0, 2.0, 3.0, 4.0])(
             list(tiny_cnn(torch.zeros(2, 1, 16))), torch.zeros(2, dtype=torch.long)
         )
+
+
+def test_pretrained_gated_builds_on_the_reference_of_its_own_seed(monkeypatch, tmp_path):
+    from mexit import checkpoints, gates
+
+    seen = []
+    reference = mexit.mnist1d_cnn()
+
+    def fake_pretrained(name, *, seed=0, **kwargs):
+        seen.append(("pretrained", name, seed))
+        return reference
+
+    class Stop(Exception):
+        pass
+
+    def fake_cached_model(name, config, build, train, **kwargs):
+        seen.append(("cached", name, config["seed"]))
+        raise Stop
+
+    monkeypatch.setattr(checkpoints, "pretrained", fake_pretrained)
+    monkeypatch.setattr(checkpoints, "cached_model", fake_cached_model)
+    for seed in (1, 2):
+        with pytest.raises(Stop):
+            gates.pretrained_gated(1.0, seed=seed, progress=False, root=tmp_path)
+    assert [s for kind, _, s in seen if kind == "pretrained"] == [1, 2]
+    names = [n for kind, n, _ in seen if kind == "cached"]
+    assert len(set(names)) == 2  # each seed its own cache file

@@ -158,3 +158,47 @@ def test_cost_reg_explorer(problem):
         CostRegExplorer({-1.0: runs[0.0]}, labels, Gamma)
     with pytest.raises(ValueError, match="gates must have shape"):
         CostRegExplorer({0.0: (probs, torch.rand(120, 2))}, labels, Gamma)
+
+
+def test_cost_reg_explorer_exit_toggles_and_entropy_on_the_same_exits(problem):
+    from mexit.inference import evaluate_policy
+
+    probs, labels, costs = problem
+    Gamma = costs.Gamma((1, 2, 3))
+    gen = torch.Generator().manual_seed(1)
+    gates = torch.rand(120, 3, generator=gen)
+    w = CostRegExplorer({0.0: (probs, gates)}, labels, Gamma, costs.full, (1, 2, 3, 4), costs=costs)
+    assert set(w.toggles) == {"exit_1", "exit_2", "exit_3"}
+    w.lam.value = 0.0
+    w.threshold.value = 0.0  # every gate open: everyone leaves at the first exit still there
+    w.toggles["exit_1"].value = False
+    r = w.result()
+    assert r["exits"] == (2, 3, 4)
+    assert r["exit_counts"] == (120, 0, 0)
+    # exit 1's head is not run any more: Γ of exit 2 drops by exit 1's head cost
+    assert r["mean_flops"] == pytest.approx(10 + 20 + 1)
+    assert r["mean_flops"] < float(Gamma[1])
+    # the gate of a removed exit is ignored, the others are read where they were
+    w.threshold.value = 0.6
+    r = w.result()
+    idx = gate_exits(gates[:, 1:], 0.6)
+    assert r["exit_counts"] == tuple(torch.bincount(idx, minlength=3).tolist())
+    # the entropy policy runs on the same heads and the same exit set
+    w.beta.value = 0.4
+    r = w.result()
+    ent = evaluate_policy(probs[1:], labels, 0.4, "entropy", costs.Gamma((2, 3, 4)), costs.full)
+    assert r["entropy_accuracy"] == pytest.approx(ent.accuracy)
+    assert r["entropy_mean_flops"] == pytest.approx(ent.mean_flops)
+    assert r["entropy_exit_counts"] == ent.exit_counts
+    # β = 1 lets everyone out at the first exit still there, β = 0 (almost) nobody
+    assert w.compute(lam=0.0, beta=1.0, exit_1=False)["entropy_exit_counts"][0] == 120
+    assert "entropy β" in w.summary(r)
+    w.plot(r)
+    with pytest.raises(ValueError, match="unknown controls"):
+        w.compute(lam=0.0, exit_9=False)
+    with pytest.raises(ValueError, match="costs must give the same Γ"):
+        CostRegExplorer({0.0: (probs, gates)}, labels, Gamma * 2, exits=(1, 2, 3, 4), costs=costs)
+    with pytest.raises(TypeError, match="costs must be a CostProfile"):
+        CostRegExplorer({0.0: (probs, gates)}, labels, Gamma, costs=Gamma)
+    # without costs there is nothing to recompute Γ from: no exit toggles
+    assert CostRegExplorer({0.0: (probs, gates)}, labels, Gamma).toggles == {}

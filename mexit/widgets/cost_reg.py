@@ -1,5 +1,7 @@
-"""Cost-regularisation explorer: pick λ among the trained gated networks and move the gate
-threshold → accuracy, mean cost, where the inputs leave (§6.1, eq. 9 and 12-14)."""
+"""Cost-regularisation explorer: pick λ among the trained gated networks, choose which exits
+exist, move the gate threshold and the entropy threshold → accuracy, mean cost, where the
+inputs leave, for the gates and for an entropy threshold on the *same* heads and exits
+(§6.1, eq. 9, 11 and 12-14)."""
 
 from __future__ import annotations
 
@@ -8,18 +10,37 @@ import matplotlib.pyplot as plt
 import torch
 
 from .._checks import check_float, check_labels, check_probs, check_tensor
+from ..cost import CostProfile
 from ..gates import gate_exits
+from ..inference import evaluate_policy
+from ..policies import accuracy_cost_curve
 from .base import Explorer, exit_bars, threshold_slider
 
 
 class CostRegExplorer(Explorer):
-    """λ (over the cached runs) and the gate threshold τ → accuracy, mean cost, exits.
+    """λ (over the cached runs), exit toggles, gate threshold τ and entropy threshold β →
+    accuracy, mean cost and exits of the gate policy *and* of the entropy policy of eq. 11
+    on the same network's heads and the same exit set.
 
     runs: {λ: (probs (E, N, K), gates (N, E-1))} of gated networks trained with task loss
     + λ · expected cost, all with the same exits; Gamma: cumulative cost of each exit;
-    frontier: optional (cost fractions, accuracies) of another policy drawn for reference."""
+    exits: block index of each exit (the last is L); frontier: optional (cost fractions,
+    accuracies) of another policy drawn for reference; costs: the CostProfile of the gated
+    networks (γ_f, γ_c with the gates' FLOPs) — when given, one checkbox per early exit lets
+    you remove exits (a removed exit's head and gate are not run, Γ is recomputed)."""
 
-    def __init__(self, runs: dict, labels, Gamma, full_cost=None, exits=None, frontier=None):
+    def __init__(
+        self,
+        runs: dict,
+        labels,
+        Gamma,
+        full_cost=None,
+        exits=None,
+        frontier=None,
+        *,
+        costs: CostProfile | None = None,
+        beta: float = 0.3,
+    ):
         if not isinstance(runs, dict) or not runs:
             raise ValueError("runs must be a non-empty dict {λ: (probs, gates)}")
         self.runs = {}
@@ -46,6 +67,19 @@ class CostRegExplorer(Explorer):
         self.exits = tuple(range(1, E + 1)) if exits is None else tuple(exits)
         if len(self.exits) != E:
             raise ValueError(f"exits must name {E} exits, got {self.exits}")
+        if costs is not None:
+            if not isinstance(costs, CostProfile):
+                raise TypeError(f"costs must be a CostProfile, got {type(costs).__name__}")
+            try:
+                theirs = costs.Gamma(self.exits)
+            except ValueError as err:
+                raise ValueError(f"costs do not cover exits {self.exits}: {err}") from err
+            if not torch.allclose(theirs, self.Gamma, rtol=1e-6):
+                raise ValueError(
+                    f"costs must give the same Γ as Gamma for exits {self.exits}: "
+                    f"{theirs.tolist()} vs {self.Gamma.tolist()}"
+                )
+        self.costs = costs
         self.frontier = frontier
         lams = list(self.runs)
         self.lam = widgets.SelectionSlider(
@@ -55,35 +89,98 @@ class CostRegExplorer(Explorer):
             continuous_update=False,
         )
         self.threshold = threshold_slider("gate threshold τ", 0.5)
-        self.controls = {"lam": self.lam, "threshold": self.threshold}
+        self.beta = threshold_slider("entropy threshold β (eq. 11)", check_float(beta, "beta"))
+        self.toggles = (
+            {}
+            if costs is None
+            else {
+                f"exit_{e}": widgets.Checkbox(value=True, description=f"exit {e}", indent=False)
+                for e in self.exits[:-1]
+            }
+        )
+        self._curves = {}
+        self.controls = {
+            "lam": self.lam,
+            **self.toggles,
+            "threshold": self.threshold,
+            "beta": self.beta,
+        }
 
-    def compute(self, lam=None, threshold=0.5) -> dict:
+    def layout(self) -> widgets.Widget:
+        rows = [self.lam]
+        if self.toggles:
+            rows.append(widgets.HBox(list(self.toggles.values())))
+        return widgets.VBox([*rows, self.threshold, self.beta])
+
+    def _exit_set(self, toggles) -> tuple:
+        unknown = [k for k in toggles if k not in self.toggles]
+        if unknown:
+            raise ValueError(f"unknown controls {unknown}; exit toggles are {list(self.toggles)}")
+        chosen = tuple(e for e in self.exits[:-1] if toggles.get(f"exit_{e}", True))
+        return chosen + (self.exits[-1],)
+
+    def compute(self, lam=None, threshold=0.5, beta=0.3, **toggles) -> dict:
         lam = next(iter(self.runs)) if lam is None else lam
         if lam not in self.runs:
             raise ValueError(f"lam must be one of the trained λ {list(self.runs)}, got {lam!r}")
+        threshold = check_float(threshold, "threshold", low=0.0, high=1.0)
+        beta = check_float(beta, "beta", low=0.0, high=1.0)
+        exits = self._exit_set(toggles)
+        rows = [self.exits.index(e) for e in exits]
+        Gamma = self.Gamma if self.costs is None else self.costs.Gamma(exits)
         probs, gates = self.runs[lam]
+        probs, gates = probs[rows], gates[:, rows[:-1]]  # a removed exit has no head, no gate
         idx = gate_exits(gates, threshold)
         correct = probs.argmax(-1).gather(0, idx[None])[0] == self.labels
-        mean_flops = float(self.Gamma[idx].mean())
-        counts = tuple(torch.bincount(idx, minlength=len(self.exits)).tolist())
+        mean_flops = float(Gamma[idx].mean())
+        counts = tuple(torch.bincount(idx, minlength=len(exits)).tolist())
+        ent = evaluate_policy(probs, self.labels, beta, "entropy", Gamma, self.full_cost)
         n = len(self.labels)
         return {
             "lam": lam,
             "threshold": threshold,
+            "beta": beta,
+            "exits": exits,
             "accuracy": float(correct.float().mean()),
             "mean_flops": mean_flops,
             "cost_fraction": mean_flops / self.full_cost,
             "exit_counts": counts,
             "exit_fractions": tuple(c / n for c in counts),
+            "entropy_accuracy": ent.accuracy,
+            "entropy_mean_flops": ent.mean_flops,
+            "entropy_cost_fraction": ent.cost_fraction,
+            "entropy_exit_counts": ent.exit_counts,
         }
+
+    def entropy_curve(self, lam, exits):
+        """The entropy threshold swept on run λ's heads with this exit set (cached)."""
+        key = (lam, tuple(exits))
+        if key not in self._curves:
+            rows = [self.exits.index(e) for e in exits]
+            Gamma = self.Gamma if self.costs is None else self.costs.Gamma(exits)
+            self._curves[key] = accuracy_cost_curve(
+                self.runs[lam][0][rows], self.labels, "entropy", Gamma, self.full_cost, n_points=101
+            )
+        return self._curves[key]
+
+    def summary(self, result: dict) -> str:
+        return (
+            super().summary(result)
+            + f"  (gates, τ = {result['threshold']:.2f})\nentropy β = {result['beta']:.2f}"
+            f" on the same heads: accuracy {100 * result['entropy_accuracy']:.1f} %  ·  "
+            f"mean cost {100 * result['entropy_cost_fraction']:.1f} % of the full network"
+        )
 
     def plot(self, result: dict) -> None:
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 2.8))
+        on = [e in result["exits"] for e in self.exits]
+        fractions = dict(zip(result["exits"], result["exit_fractions"]))
         exit_bars(
             a1,
             self.exits,
-            result["exit_fractions"],
-            f"where the inputs leave (λ = {result['lam']:g})",
+            [fractions.get(e, 0.0) for e in self.exits],
+            f"where the inputs leave by the gates (λ = {result['lam']:g})",
+            on,
         )
         a1.set_ylabel("inputs (%)")
         if self.frontier is not None:
@@ -91,17 +188,32 @@ class CostRegExplorer(Explorer):
             a2.plot(
                 100 * torch.as_tensor(cost),
                 100 * torch.as_tensor(acc),
-                "-",
+                ":",
                 color="gray",
-                label="threshold only (06)",
+                label="reference network, entropy",
             )
+        curve = self.entropy_curve(result["lam"], result["exits"])
+        a2.plot(
+            100 * curve.cost_fraction,
+            100 * curve.accuracy,
+            "-",
+            color="tab:blue",
+            label="same heads, entropy β",
+        )
+        a2.plot(
+            100 * result["entropy_cost_fraction"],
+            100 * result["entropy_accuracy"],
+            "bo",
+            ms=8,
+            label=f"β = {result['beta']:.2f}",
+        )
         a2.plot(
             100 * result["cost_fraction"],
             100 * result["accuracy"],
             "r*",
             ms=14,
-            label="gated network",
+            label=f"gates, τ = {result['threshold']:.2f}",
         )
         a2.set(xlabel="mean cost (% of the full network)", ylabel="test accuracy (%)")
-        a2.legend(loc="lower right")
+        a2.legend(loc="lower right", fontsize=7)
         fig.tight_layout()
