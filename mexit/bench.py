@@ -157,6 +157,8 @@ def bench_widgets(model, costs, probs, labels, repeats: int) -> list[dict]:
 
 _RUN_NOTEBOOK = """
 import resource, sys, time, papermill
+from mexit import _nbclient_guard
+_nbclient_guard.install()
 start = time.perf_counter()
 papermill.execute_notebook(sys.argv[1], sys.argv[2], cwd=sys.argv[3], progress_bar=False)
 wall = time.perf_counter() - start

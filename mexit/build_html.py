@@ -83,6 +83,10 @@ def build_html(notebooks="notebooks", output="build", names=None, timeout=600) -
     import papermill
     from nbconvert import HTMLExporter
 
+    from . import _nbclient_guard
+
+    _nbclient_guard.install()
+
     folder = Path(notebooks)
     if not folder.is_dir():
         raise FileNotFoundError(f"notebooks must be a folder of notebooks, got {str(folder)!r}")

@@ -12,7 +12,8 @@ Session.send sends through a synchronous shadow of the asyncio socket, and that 
 the socket's edge-triggered ZMQ_FD. A reply that arrived just before is then never signalled
 to the event loop. The kernel is not involved: these tests use no kernel at all.
 
-tests/conftest.py guards the in-process runs (tests/test_determinism.py, tests/test_seeds.py)
+mexit/_nbclient_guard.py (installed by tests/conftest.py, mexit.build_html and mexit.bench) guards
+the in-process runs (tests/test_determinism.py, tests/test_seeds.py, the HTML build)
 by polling in slices; these tests check the guard, and show the unguarded wait losing the reply.
 """
 
@@ -77,7 +78,7 @@ def test_the_unguarded_wait_loses_the_reply():
     original = AsyncZMQSocketChannel.get_msg._mexit_original
     msg, _ = asyncio.run(_reply_during_send(original, wait=2))
     if msg is not None:
-        pytest.skip("the unguarded get_msg got the reply: the guard in conftest.py may be moot")
+        pytest.skip("the unguarded get_msg got the reply: mexit/_nbclient_guard.py may be moot")
 
 
 def test_the_guard_keeps_get_msg_semantics():
