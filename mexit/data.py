@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._checks import check_fraction, check_int, check_seed
+from ._checks import check_fraction, check_int, check_labels, check_seed
 
 __all__ = [
     "DATASETS",
@@ -89,6 +89,8 @@ class DataBundle:
                     f"x_{split} must have examples of shape input_shape={self.input_shape}, "
                     f"got {tuple(x.shape[1:])}."
                 )
+            if len(y):
+                check_labels(y, len(x), f"y_{split}", num_classes=len(self.classes))
 
     @property
     def num_classes(self) -> int:
