@@ -146,15 +146,15 @@ def fit(
     of the last step kept on the parameters."""
     if not isinstance(model, MultiExitNet):
         raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
+    epochs = check_int(epochs, "epochs", low=1)
+    batch_size = check_int(batch_size, "batch_size", low=1)
+    lr = check_float(lr, "lr", low=0.0)
+    weight_decay = check_float(weight_decay, "weight_decay", low=0.0)
     _check_data(model, x_train, y_train, "x_train", "y_train")
     if (x_val is None) != (y_val is None):
         raise ValueError("give both x_val and y_val, or neither")
     if x_val is not None:
         _check_data(model, x_val, y_val, "x_val", "y_val")
-    epochs = check_int(epochs, "epochs", low=1)
-    batch_size = check_int(batch_size, "batch_size", low=1)
-    lr = check_float(lr, "lr", low=0.0)
-    weight_decay = check_float(weight_decay, "weight_decay", low=0.0)
     if loss is None:
         loss = joint_loss([1.0] * (len(model.exits) - 1))
     if not callable(loss):
@@ -199,7 +199,8 @@ def fit(
             total, per_exit = loss(model(xb), yb)
             if not torch.isfinite(total):
                 raise ValueError(
-                    f"fit stopped: the loss is {float(total)} at epoch {epoch} (of {epochs}), "
+                    f"fit stopped: the loss is {float(total.detach())} at epoch {epoch} "
+                    f"(of {epochs}), "
                     f"batch {batches} (rows {s}..{s + len(idx) - 1} of the shuffled x_train); "
                     "lower lr or check x_train / the loss"
                 )

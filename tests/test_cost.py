@@ -105,7 +105,7 @@ def test_measure_costs_restores_the_training_mode_and_checks_input(tiny_mlp):
         measure_costs(torch.nn.Linear(6, 2), (6,))
     with pytest.raises(TypeError, match="input_shape"):
         measure_costs(tiny_mlp, 6)
-    with pytest.raises(ValueError, match="input_shape entry"):
+    with pytest.raises(ValueError, match=r"^input_shape\[0\] must be >= 1"):
         measure_costs(tiny_mlp, (0, 6))
 
 
