@@ -111,7 +111,9 @@ def cumulative_costs(gamma_f, gamma_c, exits) -> torch.Tensor:
     return torch.tensor(out, dtype=torch.float64)
 
 
-def _check_Gamma(Gamma, n_exits: int | None = None) -> torch.Tensor:
+def _check_Gamma(Gamma, n_exits: int | None = None, *, cumulative: bool = False) -> torch.Tensor:
+    """Costs per exit as a finite, non-negative float64 vector (of n_exits when given);
+    cumulative=True also requires them non-decreasing, as every Γ_j is (eq. 12-13)."""
     if isinstance(Gamma, (str, bytes)):
         raise TypeError(f"Gamma must be a sequence of numbers, got {type(Gamma).__name__}")
     if isinstance(Gamma, torch.Tensor) and (Gamma.dtype == torch.bool or Gamma.is_complex()):
@@ -128,7 +130,7 @@ def _check_Gamma(Gamma, n_exits: int | None = None) -> torch.Tensor:
         raise ValueError(f"Gamma must be finite (no NaN or inf), got {Gamma.tolist()}")
     if (Gamma < 0).any():
         raise ValueError("Gamma must be non-negative")
-    if (Gamma.diff() < 0).any():
+    if cumulative and (Gamma.diff() < 0).any():
         raise ValueError(
             f"Gamma must be non-decreasing (cumulative: a later exit has run every block before "
             f"it), got {Gamma.tolist()}"
@@ -141,7 +143,7 @@ def cascaded_cost(exit_index: torch.Tensor, Gamma) -> float:
 
     `exit_index` holds each input's exit as a position in the exit list (0..E-1)."""
     check_tensor(exit_index, "exit_index", ndim=1, dtype_kind="int")
-    Gamma = _check_Gamma(Gamma)
+    Gamma = _check_Gamma(Gamma, cumulative=True)
     if exit_index.min() < 0 or exit_index.max() >= Gamma.numel():
         raise ValueError(f"exit_index must lie in 0..{Gamma.numel() - 1}")
     return float(Gamma[exit_index.cpu()].mean())
@@ -166,5 +168,5 @@ def expected_cost(gates: torch.Tensor, Gamma) -> torch.Tensor:
     Uses the cumulative Γ_j; with hard 0/1 gates it equals eq. 12. The printed eq. 13 with
     marginal costs ε_j under-counts (see EQUATIONS.md, §6.1)."""
     p = exit_probabilities(gates)
-    Gamma = _check_Gamma(Gamma, p.shape[1]).to(device=p.device, dtype=p.dtype)
+    Gamma = _check_Gamma(Gamma, p.shape[1], cumulative=True).to(device=p.device, dtype=p.dtype)
     return (p * Gamma).sum(dim=1).mean()

@@ -118,7 +118,7 @@ def evaluate_policy(
     exit_index = simulate_exits(probs, thresholds, criterion)
     if Gamma is None:
         Gamma = torch.arange(1, E + 1, dtype=torch.float64)
-    Gamma = _check_Gamma(Gamma, E)
+    Gamma = _check_Gamma(Gamma, E, cumulative=True)
     full = float(Gamma[-1]) if full_cost is None else check_float(full_cost, "full_cost")
     if full <= 0:
         raise ValueError(f"full_cost must be positive, got {full}")

@@ -21,7 +21,7 @@ class ThresholdExplorer(Explorer):
         self.probs = check_probs(probs)
         self.labels = check_labels(labels, self.probs.shape[1], num_classes=self.probs.shape[-1])
         E = self.probs.shape[0]
-        self.Gamma = _check_Gamma(Gamma, E)
+        self.Gamma = _check_Gamma(Gamma, E, cumulative=True)
         self.full_cost = (
             float(self.Gamma[-1]) if full_cost is None else check_float(full_cost, "full_cost")
         )
