@@ -94,14 +94,22 @@ class MultiExitNet(nn.Module):
         return f"L={self.num_blocks}, exits={self.exits}"
 
 
-@contextlib.contextmanager
 def eval_mode(*modules: nn.Module):
     """Run a block with every module in eval mode, then give each submodule back the mode it
     had (per submodule, not one flag for all: a wrapper that shares blocks with another model,
-    such as `CombinedOutput` or `with_exits`, must not flip that model's batch norm)."""
+    such as `CombinedOutput` or `with_exits`, must not flip that model's batch norm).
+
+    Use it as `with mexit.eval_mode(model): ...`; the arguments are checked at the call."""
+    if not modules:
+        raise TypeError("modules must name at least one nn.Module, got none")
     for m in modules:
         if not isinstance(m, nn.Module):
             raise TypeError(f"modules must be nn.Modules, got {type(m).__name__}")
+    return _eval_mode(modules)
+
+
+@contextlib.contextmanager
+def _eval_mode(modules):
     modes = [(sub, sub.training) for m in modules for sub in m.modules()]
     try:
         for m in modules:

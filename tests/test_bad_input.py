@@ -321,6 +321,11 @@ CASES = [
         ValueError,
         r"^heads must contain the final head",
     ),
+    # eval_mode(*modules) takes its modules positionally: the "*" key passes them so
+    (mexit.eval_mode, {"*": ()}, TypeError, r"^modules must name at least one"),
+    (mexit.eval_mode, {"*": (MODEL, "head")}, TypeError, r"^modules must be nn\.Modules, got str"),
+    (mexit.eval_mode, {"*": (X,)}, TypeError, r"^modules must be nn\.Modules, got Tensor"),
+    (mexit.eval_mode, {"*": (None,)}, TypeError, r"^modules must be nn\.Modules, got NoneType"),
     # training
     (mexit.joint_loss, dict(alphas=[-0.1]), ValueError, r"^alphas\[0\] must be >="),
     (mexit.joint_loss, dict(alphas="uniform"), TypeError, r"^alphas must"),
@@ -465,8 +470,9 @@ def _name(fn) -> str:
     ("fn", "kwargs", "exc", "regex"), CASES, ids=[f"{_name(c[0])}-{i}" for i, c in enumerate(CASES)]
 )
 def test_bad_input_raises_a_clear_error(fn, kwargs, exc, regex):
+    kwargs = dict(kwargs)
     with pytest.raises(exc, match=regex):
-        fn(**kwargs)
+        fn(*kwargs.pop("*", ()), **kwargs)
 
 
 # Records the package builds from values it measured or checked itself (no user input to
