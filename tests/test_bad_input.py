@@ -506,3 +506,34 @@ def test_missing_torchvision_files_name_the_folder_and_files(tmp_path):
     with pytest.raises(FileNotFoundError) as err:
         mexit.load_torchvision("mnist", root=tmp_path)
     assert str(tmp_path) in str(err.value) and "train-images-idx3-ubyte" in str(err.value)
+
+
+COSTS = mexit.measure_costs(MODEL, (1, 6))
+GAMMA = [1.0, 2.0, 3.0]
+EXPLORER_CASES = [
+    ("threshold", dict(probs=LOGITS), ValueError, r"^probs must be"),
+    ("threshold", dict(probs=WITH_NAN), ValueError, r"^probs must not hold NaN"),
+    ("threshold", dict(labels=LABELS + 4), ValueError, r"^labels must be class indices"),
+    ("threshold", dict(Gamma=[3.0, 2.0, 1.0]), ValueError, r"^Gamma must be non-decreasing"),
+    ("threshold", dict(Gamma=[1.0, INF, 3.0]), ValueError, r"^Gamma must be finite"),
+    ("threshold", dict(full_cost=NAN), ValueError, r"^full_cost must not be NaN"),
+    ("placement", dict(probs=LOGITS), ValueError, r"^probs must be"),
+    ("placement", dict(probs=NEGATIVE), ValueError, r"^probs must be probabilities"),
+    ("placement", dict(labels=LABELS + 4), ValueError, r"^labels must be class indices"),
+    ("placement", dict(labels=LABELS.bool()), TypeError, r"^labels must be an integer"),
+]
+
+
+@pytest.mark.parametrize(("which", "kwargs", "exc", "regex"), EXPLORER_CASES)
+def test_the_explorers_refuse_what_is_not_a_distribution_or_a_label(which, kwargs, exc, regex):
+    """The explorers of mexit.widgets.threshold and .placement check what they are handed
+    with the same checks as the functions they call."""
+    from mexit.widgets.placement import PlacementExplorer
+    from mexit.widgets.threshold import ThresholdExplorer
+
+    with pytest.raises(exc, match=regex):
+        if which == "threshold":
+            ThresholdExplorer(**(dict(probs=PROBS, labels=LABELS, Gamma=GAMMA) | kwargs))
+        else:
+            base = dict(probs=PROBS, labels=LABELS, costs=COSTS, exits=MODEL.exits)
+            PlacementExplorer(**(base | kwargs))
