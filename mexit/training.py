@@ -152,7 +152,7 @@ def fit(
     weight_decay = check_float(weight_decay, "weight_decay", low=0.0)
     _check_data(model, x_train, y_train, "x_train", "y_train")
     if (x_val is None) != (y_val is None):
-        raise ValueError("give both x_val and y_val, or neither")
+        raise ValueError("x_val and y_val must be given together (both or neither)")
     if x_val is not None:
         _check_data(model, x_val, y_val, "x_val", "y_val")
     if loss is None:
@@ -172,7 +172,10 @@ def fit(
     else:
         params = [p for p in params if p.requires_grad]
     if not params:
-        raise ValueError("there is no parameter to train (all frozen?)")
+        raise ValueError(
+            "parameters must hold one that requires grad: there is no parameter to train "
+            "(all frozen?)"
+        )
     if optimizer == "adam":
         opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     else:
