@@ -49,7 +49,7 @@ class CostProfile:
         C = check_exit_set(early, L)
         missing = [i for i in C if i not in self.gamma_c]
         if missing:
-            raise ValueError(f"no head cost for exits {missing}; heads at {sorted(self.gamma_c)}")
+            raise ValueError(f"exits {missing} have no head cost; heads at {sorted(self.gamma_c)}")
         return cumulative_costs(self.gamma_f, self.gamma_c, C + (L,))
 
 
