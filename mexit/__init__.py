@@ -1,7 +1,8 @@
 """mexit: the interactive companion to Scardapane et al., 'Why should we add early exits to
 neural networks?' (2020). One small module per idea of the survey:
 
-- `models`, `heads`   the multi-exit network (§3, eq. 1 and 3) and exit heads (§4)
+- `models`, `heads`   the multi-exit network (§3, eq. 1 and 3) and exit heads (§4);
+                      `eval_mode(model)`: run in eval mode, give every submodule its mode back
 - `data`              MNIST-1D (the running example) and other datasets
 - `training`          joint training (§5, eq. 6-7) and the one `fit` loop
 - `cost`              measured FLOPs, Γ, eq. 12-14 (§6.1)
@@ -36,7 +37,7 @@ from .inference import (
     overthinking,
     simulate_exits,
 )
-from .models import MultiExitNet, build_model, cnn2d, mlp, mnist1d_cnn
+from .models import MultiExitNet, build_model, cnn2d, eval_mode, mlp, mnist1d_cnn
 from .seed import seed_everything
 from .training import History, evaluate, fit, fit_bundle, joint_loss
 
@@ -54,6 +55,7 @@ __all__ = [
     "cnn2d",
     "cumulative_costs",
     "early_exit_predict",
+    "eval_mode",
     "evaluate",
     "evaluate_policy",
     "exit_accuracies",

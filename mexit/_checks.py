@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
 
@@ -20,13 +21,23 @@ def check_int(value, name: str, *, low: int | None = None, high: int | None = No
     return value
 
 
-def check_float(value, name: str, *, low: float | None = None, high: float | None = None) -> float:
-    """Return `value` as a float in [low, high], or raise TypeError/ValueError naming `name`."""
+def check_float(
+    value,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    allow_inf: bool = False,
+) -> float:
+    """Return `value` as a finite float in [low, high], or raise TypeError/ValueError naming
+    `name`. ±inf is rejected unless the caller says it means something (`allow_inf=True`)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} ({value!r})")
     value = float(value)
     if value != value:
         raise ValueError(f"{name} must not be NaN")
+    if not allow_inf and math.isinf(value):
+        raise ValueError(f"{name} must be finite, got {value}")
     if low is not None and value < low:
         raise ValueError(f"{name} must be >= {low}, got {value}")
     if high is not None and value > high:
@@ -43,8 +54,16 @@ def check_fraction(value, name: str) -> float:
     return float(value)
 
 
-def check_tensor(value, name: str, *, ndim: int | None = None, dtype_kind: str | None = None):
-    """Check that `value` is a non-empty tensor with `ndim` dims; dtype_kind 'float' or 'int'."""
+def check_tensor(
+    value,
+    name: str,
+    *,
+    ndim: int | None = None,
+    dtype_kind: str | None = None,
+    finite: bool = False,
+):
+    """Check that `value` is a non-empty tensor with `ndim` dims; dtype_kind 'float' or 'int'
+    ('int' rejects bool tensors); finite=True rejects NaN and inf (naming the first bad row)."""
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
     if ndim is not None and value.ndim != ndim:
@@ -53,17 +72,39 @@ def check_tensor(value, name: str, *, ndim: int | None = None, dtype_kind: str |
         raise ValueError(f"{name} must not be empty, got shape {tuple(value.shape)}")
     if dtype_kind == "float" and not value.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor, got dtype {value.dtype}")
-    if dtype_kind == "int" and (value.is_floating_point() or value.is_complex()):
+    if dtype_kind == "int" and (
+        value.is_floating_point() or value.is_complex() or value.dtype == torch.bool
+    ):
+        # a bool tensor would index as a mask, or count True as 1: never an index
         raise TypeError(f"{name} must be an integer tensor, got dtype {value.dtype}")
+    if finite and value.is_floating_point() and not torch.isfinite(value).all():
+        bad = (~torch.isfinite(value)).reshape(value.shape[0] if value.ndim else 1, -1)
+        bad = bad.any(1).nonzero()
+        raise ValueError(
+            f"{name} must be finite: row {int(bad[0])} holds NaN or inf "
+            f"({len(bad)} such row(s) of {value.shape[0]})"
+        )
     return value
 
 
-def check_probs(probs, name: str = "probs") -> torch.Tensor:
-    """Check exit outputs: a tensor (E, N, K) or a list of E tensors (N, K) of distributions.
+SEED_MAX = 2**32 - 1  # the largest seed Python, NumPy and torch all accept
 
-    Returns a float tensor of shape (E, N, K) whose rows sum to 1 over the last axis.
-    """
-    if isinstance(probs, (list, tuple)):
+
+def check_seed(value, name: str = "seed") -> int:
+    """Return `value` as a seed every generator accepts (an int in 0..2**32-1)."""
+    return check_int(value, name, low=0, high=SEED_MAX)
+
+
+PROBS_ATOL = 1e-3  # how far a row's sum may be from 1 (float32 softmax of wide rows)
+
+
+def check_probs(probs, name: str = "probs", *, ndim: int | None = 3) -> torch.Tensor:
+    """Check exit outputs: rows of probabilities over the last axis, with no NaN, no negative
+    value and each row summing to 1 (within PROBS_ATOL): logits passed by mistake are caught.
+
+    ndim=3 (default): a tensor (E, N, K) or a list of E tensors (N, K); returns (E, N, K).
+    ndim=None: any float tensor (..., K), returned as is."""
+    if ndim == 3 and isinstance(probs, (list, tuple)):
         if len(probs) == 0:
             raise ValueError(f"{name} must hold at least one exit, got an empty sequence")
         for i, p in enumerate(probs):
@@ -72,15 +113,17 @@ def check_probs(probs, name: str = "probs") -> torch.Tensor:
         if len(shapes) != 1:
             raise ValueError(f"every exit in {name} must have the same shape (N, K), got {shapes}")
         probs = torch.stack(list(probs))
-    check_tensor(probs, name, ndim=3, dtype_kind="float")
-    if probs.shape[-1] < 2:
+    check_tensor(probs, name, ndim=ndim, dtype_kind="float")
+    if probs.ndim == 0 or probs.shape[-1] < 2:
         raise ValueError(
             f"{name} must have at least 2 classes on the last axis, got shape {tuple(probs.shape)}"
         )
+    if probs.isnan().any():
+        raise ValueError(f"{name} must not hold NaN")
     if (probs < 0).any() or (probs > 1).any():
         raise ValueError(f"{name} must be probabilities in [0, 1] (apply softmax to logits)")
     sums = probs.sum(-1)
-    if not torch.allclose(sums, torch.ones_like(sums), atol=1e-3):
+    if not torch.allclose(sums, torch.ones_like(sums), atol=PROBS_ATOL, rtol=0.0):
         raise ValueError(
             f"{name} must be distributions over the last axis (rows summing to 1), got row "
             f"sums between {sums.min().item():.4g} and {sums.max().item():.4g}; "
@@ -89,11 +132,20 @@ def check_probs(probs, name: str = "probs") -> torch.Tensor:
     return probs
 
 
-def check_labels(labels, n: int, name: str = "labels") -> torch.Tensor:
-    """Check an int label vector of length n."""
+def check_labels(
+    labels, n: int, name: str = "labels", *, num_classes: int | None = None
+) -> torch.Tensor:
+    """Check an int label vector of length n, each label in 0..num_classes-1 when given."""
     check_tensor(labels, name, ndim=1, dtype_kind="int")
     if labels.shape[0] != n:
         raise ValueError(f"{name} must have one label per input ({n}), got {labels.shape[0]}")
+    if num_classes is not None:
+        lo, hi = int(labels.min()), int(labels.max())
+        if lo < 0 or hi >= num_classes:
+            raise ValueError(
+                f"{name} must be class indices in 0..{num_classes - 1} ({num_classes} classes), "
+                f"got labels from {lo} to {hi}"
+            )
     return labels
 
 
@@ -104,14 +156,23 @@ def check_thresholds(thresholds, n_exits: int, name: str = "thresholds") -> torc
     (the final exit has no threshold: every input still there exits).
     """
     n_early = n_exits - 1
-    if isinstance(thresholds, torch.Tensor) and thresholds.ndim == 0:
-        thresholds = thresholds.item()
-    elif type(thresholds).__module__ == "numpy":
-        thresholds = thresholds.tolist()  # numpy scalar or array
+    if type(thresholds).__module__ == "numpy":
+        thresholds = torch.as_tensor(thresholds)  # numpy scalar or array
+    if isinstance(thresholds, torch.Tensor):
+        if thresholds.ndim > 1:
+            raise ValueError(
+                f"{name} must be a number or a 1-D sequence, got a tensor of shape "
+                f"{tuple(thresholds.shape)}"
+            )
+        if thresholds.dtype == torch.bool or thresholds.is_complex():
+            raise TypeError(f"{name} must hold real numbers, got dtype {thresholds.dtype}")
+        thresholds = thresholds.item() if thresholds.ndim == 0 else thresholds.tolist()
     if isinstance(thresholds, numbers.Real) and not isinstance(thresholds, bool):
         values = [check_float(thresholds, name, low=0.0, high=1.0)] * n_early
     elif isinstance(thresholds, (Sequence, torch.Tensor)) and not isinstance(thresholds, str):
-        values = [float(t) if isinstance(t, torch.Tensor) else t for t in thresholds]
+        values = [
+            t.item() if isinstance(t, torch.Tensor) and t.ndim == 0 else t for t in thresholds
+        ]
         if len(values) != n_early:
             raise ValueError(
                 f"{name} must hold one value per early exit ({n_early}), got {len(values)}"

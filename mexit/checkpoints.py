@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._checks import check_int
+from ._checks import check_seed
 from .data import data_dir, load_dataset
 from .models import MultiExitNet, build_model
 from .seed import seed_everything
@@ -28,15 +28,19 @@ from .training import History, fit_bundle
 
 @contextlib.contextmanager
 def preserved_rng():
-    """Run a block without disturbing Python's, NumPy's or PyTorch's random state, so a
-    notebook prints the same numbers whether a model was trained or loaded from cache."""
+    """Run a block without disturbing Python's, NumPy's or PyTorch's random state (CPU, and
+    every CUDA device's when CUDA is available), so a notebook prints the same numbers whether
+    a model was trained or loaded from cache."""
     states = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
     try:
         yield
     finally:
         random.setstate(states[0])
         np.random.set_state(states[1])
         torch.set_rng_state(states[2])
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
 
 
 def save_atomically(payload: dict, path) -> Path:
@@ -86,6 +90,13 @@ def cache_name(prefix: str, config: dict) -> str:
     return f"{prefix}_{hashlib.sha1(_config_key(config).encode()).hexdigest()[:10]}"
 
 
+def _built(build) -> torch.nn.Module:
+    model = build()
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"build must return an nn.Module, got {type(model).__name__}")
+    return model
+
+
 def cached_model(
     name: str,
     config: dict,
@@ -104,12 +115,16 @@ def cached_model(
         raise ValueError(f"name must be a plain file name, got {name!r}")
     if not isinstance(config, dict):
         raise TypeError(f"config must be a dict, got {type(config).__name__}")
+    if not callable(build):
+        raise TypeError(f"build must be callable: build() -> nn.Module, got {type(build).__name__}")
+    if not callable(train):
+        raise TypeError(f"train must be callable: train(model) -> dict, got {type(train).__name__}")
     key = _config_key(config)
-    seed = check_int(config.get("seed", 0), "config['seed']", low=0)
+    seed = check_seed(config.get("seed", 0), "config['seed']")
     path = Path(root if root is not None else data_dir()) / "checkpoints" / f"{name}.pt"
     with preserved_rng():
         seed_everything(seed)
-        model = build()
+        model = _built(build)
         if path.exists() and not retrain:
             try:
                 payload = torch.load(path, map_location="cpu", weights_only=True)
@@ -121,8 +136,12 @@ def cached_model(
             except Exception as err:  # any unreadable or stale file is retrained
                 warnings.warn(f"retraining {name}: cannot use {path} ({err})", stacklevel=2)
                 seed_everything(seed)
-                model = build()
+                model = _built(build)
         extras = train(model)
+        if extras is None:
+            extras = {}
+        if not isinstance(extras, dict):
+            raise TypeError(f"train must return a dict of extras, got {type(extras).__name__}")
         model.eval()
         save_atomically({"config": key, "state_dict": model.state_dict(), "extras": extras}, path)
     return model, extras
@@ -153,9 +172,9 @@ def pretrained(
     `seed` seeds its initialisation and data order (each seed has its own cache file; seed 0
     is the reference every chapter's numbers are quoted for). The model's training history is
     attached as `model.history`."""
-    if name not in RECIPES:
+    if not isinstance(name, str) or name not in RECIPES:
         raise ValueError(f"name must be one of {tuple(RECIPES)}, got {name!r}")
-    seed = check_int(seed, "seed", low=0)
+    seed = check_seed(seed)
     recipe = dict(RECIPES[name], seed=seed, batch_size=128, version=2)
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in recipe["kwargs"].items()}
 

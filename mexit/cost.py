@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from ._checks import check_exit_set, check_int, check_tensor
-from .models import MultiExitNet
+from ._checks import check_exit_set, check_float, check_int, check_tensor
+from .models import MultiExitNet, device_and_dtype, eval_mode
 
 
 def count_flops(module: torch.nn.Module, x: torch.Tensor) -> int:
@@ -49,7 +49,7 @@ class CostProfile:
         C = check_exit_set(early, L)
         missing = [i for i in C if i not in self.gamma_c]
         if missing:
-            raise ValueError(f"no head cost for exits {missing}; heads at {sorted(self.gamma_c)}")
+            raise ValueError(f"exits {missing} have no head cost; heads at {sorted(self.gamma_c)}")
         return cumulative_costs(self.gamma_f, self.gamma_c, C + (L,))
 
 
@@ -59,44 +59,65 @@ def measure_costs(model: MultiExitNet, input_shape) -> CostProfile:
         raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
     if not isinstance(input_shape, (tuple, list, torch.Size)):
         raise TypeError(f"input_shape must be a tuple like (1, 40), got {input_shape!r}")
-    input_shape = tuple(check_int(s, "input_shape entry", low=1) for s in input_shape)
-    was_training = model.training
-    model.eval()
+    input_shape = tuple(check_int(s, f"input_shape[{i}]", low=1) for i, s in enumerate(input_shape))
+    device, dtype = device_and_dtype(model)
+    gamma_f, gamma_c = [], {}
     try:
-        h = torch.zeros(1, *input_shape)
-        gamma_f, gamma_c = [], {}
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
+            h = torch.zeros(1, *input_shape, device=device, dtype=dtype)
             for i, block in enumerate(model.blocks, 1):
                 gamma_f.append(count_flops(block, h))
                 h = block(h)
                 if str(i) in model.heads:
                     gamma_c[i] = count_flops(model.heads[str(i)], h)
     except RuntimeError as err:
+        text = str(err)
+        if any(w in text for w in ("dtype", "scalar type", "Input type", "same type")):
+            raise TypeError(
+                f"model must hold parameters of one dtype and device: a {dtype} input on "
+                f"{device} (those of its first parameter) failed: {err}"
+            ) from err
         raise ValueError(f"input_shape {input_shape} does not fit the model: {err}") from err
-    finally:
-        model.train(was_training)
     return CostProfile(tuple(gamma_f), gamma_c)
 
 
 def cumulative_costs(gamma_f, gamma_c, exits) -> torch.Tensor:
     """Γ_j = Σ_{k≤j} γ_{f_k} + Σ_{k≤j, k∈C} γ_{c_k} for each j in `exits` (sorted, ends at L)."""
-    gamma_f = [float(g) for g in gamma_f]
-    exits = tuple(exits)
-    if not exits or list(exits) != sorted(set(exits)) or exits[-1] != len(gamma_f):
+    if isinstance(gamma_f, (str, bytes)) or not isinstance(gamma_f, (list, tuple, torch.Tensor)):
+        raise TypeError(f"gamma_f must be a sequence of block costs, got {type(gamma_f).__name__}")
+    gamma_f = [
+        check_float(g.item() if isinstance(g, torch.Tensor) else g, f"gamma_f[{k}]", low=0.0)
+        for k, g in enumerate(gamma_f)
+    ]
+    if not hasattr(gamma_c, "keys"):
+        raise TypeError(f"gamma_c must be a dict {{exit: head cost}}, got {type(gamma_c).__name__}")
+    if isinstance(exits, (str, bytes)):
+        raise TypeError(f"exits must be a sequence of block indices, got {type(exits).__name__}")
+    exits = tuple(check_int(j, f"exits[{k}]") for k, j in enumerate(exits))
+    if not exits or list(exits) != sorted(set(exits)) or exits[-1] != len(gamma_f) or exits[0] < 1:
         raise ValueError(
             f"exits must be increasing block indices ending at L={len(gamma_f)}, got {exits}"
         )
+    missing = [j for j in exits if j not in gamma_c]
+    if missing:
+        raise ValueError(f"gamma_c has no head cost for exits {missing}; it has {sorted(gamma_c)}")
     out, total, prev = [], 0.0, 0
     for j in exits:
-        total += sum(gamma_f[prev:j]) + float(gamma_c[j])
+        c = gamma_c[j]
+        c = check_float(c.item() if isinstance(c, torch.Tensor) else c, f"gamma_c[{j}]", low=0.0)
+        total += sum(gamma_f[prev:j]) + c
         out.append(total)
         prev = j
     return torch.tensor(out, dtype=torch.float64)
 
 
-def _check_Gamma(Gamma, n_exits: int | None = None) -> torch.Tensor:
+def _check_Gamma(Gamma, n_exits: int | None = None, *, cumulative: bool = False) -> torch.Tensor:
+    """Costs per exit as a finite, non-negative float64 vector (of n_exits when given);
+    cumulative=True also requires them non-decreasing, as every Γ_j is (eq. 12-13)."""
     if isinstance(Gamma, (str, bytes)):
         raise TypeError(f"Gamma must be a sequence of numbers, got {type(Gamma).__name__}")
+    if isinstance(Gamma, torch.Tensor) and (Gamma.dtype == torch.bool or Gamma.is_complex()):
+        raise TypeError(f"Gamma must hold real costs, got dtype {Gamma.dtype}")
     try:
         Gamma = torch.as_tensor(Gamma, dtype=torch.float64)
     except (TypeError, ValueError, RuntimeError) as err:
@@ -105,8 +126,15 @@ def _check_Gamma(Gamma, n_exits: int | None = None) -> torch.Tensor:
         raise ValueError(f"Gamma must be a 1D sequence of cumulative costs, got {Gamma.shape}")
     if n_exits is not None and Gamma.numel() != n_exits:
         raise ValueError(f"Gamma must hold one cost per exit ({n_exits}), got {Gamma.numel()}")
+    if not torch.isfinite(Gamma).all():
+        raise ValueError(f"Gamma must be finite (no NaN or inf), got {Gamma.tolist()}")
     if (Gamma < 0).any():
         raise ValueError("Gamma must be non-negative")
+    if cumulative and (Gamma.diff() < 0).any():
+        raise ValueError(
+            f"Gamma must be non-decreasing (cumulative: a later exit has run every block before "
+            f"it), got {Gamma.tolist()}"
+        )
     return Gamma
 
 
@@ -115,10 +143,10 @@ def cascaded_cost(exit_index: torch.Tensor, Gamma) -> float:
 
     `exit_index` holds each input's exit as a position in the exit list (0..E-1)."""
     check_tensor(exit_index, "exit_index", ndim=1, dtype_kind="int")
-    Gamma = _check_Gamma(Gamma)
+    Gamma = _check_Gamma(Gamma, cumulative=True)
     if exit_index.min() < 0 or exit_index.max() >= Gamma.numel():
         raise ValueError(f"exit_index must lie in 0..{Gamma.numel() - 1}")
-    return float(Gamma[exit_index].mean())
+    return float(Gamma[exit_index.cpu()].mean())
 
 
 def exit_probabilities(gates: torch.Tensor) -> torch.Tensor:
@@ -140,7 +168,7 @@ def expected_cost(gates: torch.Tensor, Gamma) -> torch.Tensor:
     Uses the cumulative Γ_j; with hard 0/1 gates it equals eq. 12. The printed eq. 13 with
     marginal costs ε_j under-counts (see EQUATIONS.md, §6.1)."""
     p = exit_probabilities(gates)
-    Gamma = _check_Gamma(Gamma, p.shape[1]).to(p.dtype)
+    Gamma = _check_Gamma(Gamma, p.shape[1], cumulative=True).to(device=p.device, dtype=p.dtype)
     return (p * Gamma).sum(dim=1).mean()
 
 

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._checks import check_fraction, check_int
+from ._checks import check_fraction, check_int, check_labels, check_seed
 
 __all__ = [
     "DATASETS",
@@ -89,6 +89,8 @@ class DataBundle:
                     f"x_{split} must have examples of shape input_shape={self.input_shape}, "
                     f"got {tuple(x.shape[1:])}."
                 )
+            if len(y):
+                check_labels(y, len(x), f"y_{split}", num_classes=len(self.classes))
 
     @property
     def num_classes(self) -> int:
@@ -199,7 +201,7 @@ def split_validation(
     if len(x) != len(y):
         raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}.")
     val_fraction = check_fraction(val_fraction, "val_fraction")
-    seed = check_int(seed, "seed", low=0)
+    seed = check_seed(seed)
 
     n_val = _split_size(len(x), val_fraction, "val_fraction")
     perm = _permutation(len(x), seed)
@@ -307,7 +309,7 @@ def load_mnist1d(
             f"the 10 classes), got {num_samples}."
         )
     val_fraction = check_fraction(val_fraction, "val_fraction")
-    seed = check_int(seed, "seed", low=0)
+    seed = check_seed(seed)
     folder = _check_root(root)
     folder.mkdir(parents=True, exist_ok=True)
 
@@ -361,7 +363,7 @@ def load_digits(val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int
             f"val_fraction + test_fraction must be < 1 to leave training data, got "
             f"{val_fraction} + {test_fraction} = {val_fraction + test_fraction}."
         )
-    seed = check_int(seed, "seed", low=0)
+    seed = check_seed(seed)
 
     from sklearn.datasets import load_digits as sklearn_digits  # lazy: sklearn is slow to import
 
@@ -474,7 +476,7 @@ def load_torchvision(
     if not isinstance(download, bool):
         raise TypeError(f"download must be a bool, got {type(download).__name__} {download!r}.")
     val_fraction = check_fraction(val_fraction, "val_fraction")
-    seed = check_int(seed, "seed", low=0)
+    seed = check_seed(seed)
     if limit is not None:
         limit = check_int(limit, "limit", low=1)
     if not download:

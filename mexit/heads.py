@@ -14,7 +14,7 @@ HEAD_KINDS = ("linear", "mlp", "pooled")
 def _check_shape(in_shape) -> tuple[int, ...]:
     if not isinstance(in_shape, (tuple, list)) or len(in_shape) == 0:
         raise TypeError(f"in_shape must be a non-empty tuple of ints, got {in_shape!r}")
-    return tuple(check_int(s, "in_shape entry", low=1) for s in in_shape)
+    return tuple(check_int(s, f"in_shape[{k}]", low=1) for k, s in enumerate(in_shape))
 
 
 def linear_head(in_shape, num_classes: int) -> nn.Sequential:
@@ -32,8 +32,8 @@ def mlp_head(in_shape, num_classes: int, hidden=(64,)) -> nn.Sequential:
         raise ValueError(f"hidden must be a tuple of 1 or 2 layer widths, got {hidden!r}")
     layers: list[nn.Module] = [nn.Flatten()]
     width = math.prod(in_shape)
-    for h in hidden:
-        h = check_int(h, "hidden width", low=1)
+    for k, h in enumerate(hidden):
+        h = check_int(h, f"hidden[{k}]", low=1)
         layers += [nn.Linear(width, h), nn.ReLU()]
         width = h
     layers.append(nn.Linear(width, num_classes))
@@ -69,6 +69,8 @@ def pooled_head(in_shape, num_classes: int, output_size: int = 1, pool: str = "a
 def make_head(kind: str, in_shape, num_classes: int, **kwargs) -> nn.Module:
     """Build a head by name: 'linear', 'mlp' or 'pooled'."""
     builders = {"linear": linear_head, "mlp": mlp_head, "pooled": pooled_head}
+    if not isinstance(kind, str):
+        raise TypeError(f"kind must be one of {HEAD_KINDS}, got {type(kind).__name__} {kind!r}")
     if kind not in builders:
         raise ValueError(f"kind must be one of {HEAD_KINDS}, got {kind!r}")
     return builders[kind](in_shape, num_classes, **kwargs)

@@ -12,9 +12,16 @@ from dataclasses import dataclass
 
 import torch
 
-from ._checks import check_int, check_labels, check_probs, check_tensor, check_thresholds
-from .cost import CostProfile, measure_costs
-from .models import MultiExitNet
+from ._checks import (
+    check_float,
+    check_int,
+    check_labels,
+    check_probs,
+    check_tensor,
+    check_thresholds,
+)
+from .cost import CostProfile, _check_Gamma, measure_costs
+from .models import MultiExitNet, device_and_dtype, eval_mode
 
 CRITERIA = ("entropy", "max_probability")
 
@@ -23,17 +30,16 @@ def normalized_entropy(probs: torch.Tensor) -> torch.Tensor:
     """Eq. 11: H[c_i(x)] = −(1/log C) Σ_t c_it(x) log c_it(x), in [0, 1].
 
     The printed formula drops the minus sign (it would make H ≤ 0). 0 for a one-hot
-    prediction, 1 for the uniform one. Reduces the last axis."""
-    check_tensor(probs, "probs", dtype_kind="float")
+    prediction, 1 for the uniform one. Reduces the last axis, which must hold distributions."""
+    probs = check_probs(probs, ndim=None)
     K = probs.shape[-1]
-    if K < 2:
-        raise ValueError(f"probs needs at least 2 classes on the last axis, got {K}")
     return (-torch.xlogy(probs, probs).sum(-1) / math.log(K)).clamp(0.0, 1.0)
 
 
 def max_probability(probs: torch.Tensor) -> torch.Tensor:
-    """max_t c_it(x): the confidence of the predicted class. Reduces the last axis."""
-    check_tensor(probs, "probs", dtype_kind="float")
+    """max_t c_it(x): the confidence of the predicted class. Reduces the last axis, which must
+    hold distributions."""
+    probs = check_probs(probs, ndim=None)
     return probs.max(-1).values
 
 
@@ -64,7 +70,7 @@ def _confident(probs: torch.Tensor, thresholds: torch.Tensor, criterion: str) ->
     """Exit decision for outputs `probs` (..., N, K) against thresholds broadcast on (..., 1).
 
     entropy: exit when H ≤ β_i; max_probability: exit when max_t c_it ≥ τ_i."""
-    th = torch.as_tensor(thresholds, dtype=probs.dtype)
+    th = torch.as_tensor(thresholds, dtype=probs.dtype, device=probs.device)
     return _passes(probs, _bound(th, probs.shape[-1], criterion), criterion)
 
 
@@ -77,8 +83,8 @@ def simulate_exits(probs, thresholds, criterion: str = "entropy") -> torch.Tenso
     probs = check_probs(probs)
     criterion = _check_criterion(criterion)
     E = probs.shape[0]
-    th = check_thresholds(thresholds, E).to(probs.dtype)
-    exit_index = torch.full((probs.shape[1],), E - 1, dtype=torch.long)
+    th = check_thresholds(thresholds, E).to(device=probs.device, dtype=probs.dtype)
+    exit_index = torch.full((probs.shape[1],), E - 1, dtype=torch.long, device=probs.device)
     if E > 1:
         ok = _confident(probs[:-1], th[:, None], criterion)  # (E-1, N)
         any_ok = ok.any(0)
@@ -107,33 +113,42 @@ def evaluate_policy(
     omitted, costs are counted in blocks-of-exits (Γ_j = j+1) as a stand-in. full_cost: the
     cost that `cost_fraction` divides by (default: Γ of the final exit)."""
     probs = check_probs(probs)
-    labels = check_labels(labels, probs.shape[1])
+    labels = _labels_for(probs, labels)
     E = probs.shape[0]
     exit_index = simulate_exits(probs, thresholds, criterion)
     if Gamma is None:
         Gamma = torch.arange(1, E + 1, dtype=torch.float64)
-    Gamma = torch.as_tensor(Gamma, dtype=torch.float64)
-    if Gamma.shape != (E,):
-        raise ValueError(f"Gamma must hold one cost per exit ({E}), got shape {tuple(Gamma.shape)}")
-    full = float(Gamma[-1]) if full_cost is None else float(full_cost)
+    Gamma = _check_Gamma(Gamma, E, cumulative=True)
+    full = float(Gamma[-1]) if full_cost is None else check_float(full_cost, "full_cost")
     if full <= 0:
         raise ValueError(f"full_cost must be positive, got {full}")
     predictions = probs.argmax(-1).gather(0, exit_index[None]).squeeze(0)
-    mean_flops = float(Gamma[exit_index].mean())
+    mean_flops = float(Gamma[exit_index.cpu()].mean())
     return PolicyResult(
         accuracy=float((predictions == labels).float().mean()),
         mean_flops=mean_flops,
         cost_fraction=mean_flops / full,
-        exit_counts=tuple(torch.bincount(exit_index, minlength=E).tolist()),
+        exit_counts=tuple(torch.bincount(exit_index.cpu(), minlength=E).tolist()),
         exit_index=exit_index,
         predictions=predictions,
     )
 
 
+def _labels_for(probs: torch.Tensor, labels) -> torch.Tensor:
+    """labels checked against probs (E, N, K): one per input, each a class in 0..K-1, and on
+    the device of probs."""
+    labels = check_labels(labels, probs.shape[1], num_classes=probs.shape[-1])
+    if labels.device != probs.device:
+        raise ValueError(
+            f"labels must be on the device of probs ({probs.device}), got {labels.device}"
+        )
+    return labels
+
+
 def exit_accuracies(probs, labels) -> torch.Tensor:
     """Accuracy of every exit on its own, (E,), as if every input left there."""
     probs = check_probs(probs)
-    labels = check_labels(labels, probs.shape[1])
+    labels = _labels_for(probs, labels)
     return (probs.argmax(-1) == labels).float().mean(1)
 
 
@@ -142,9 +157,11 @@ def oracle_exits(probs, labels) -> torch.Tensor:
 
     No policy that sees only the outputs can be cheaper at the same or higher accuracy."""
     probs = check_probs(probs)
-    labels = check_labels(labels, probs.shape[1])
+    labels = _labels_for(probs, labels)
     correct = probs.argmax(-1) == labels  # (E, N)
-    exit_index = torch.full((probs.shape[1],), probs.shape[0] - 1, dtype=torch.long)
+    exit_index = torch.full(
+        (probs.shape[1],), probs.shape[0] - 1, dtype=torch.long, device=probs.device
+    )
     hit = correct.any(0)
     exit_index[hit] = correct.int().argmax(0)[hit]
     return exit_index
@@ -153,11 +170,21 @@ def oracle_exits(probs, labels) -> torch.Tensor:
 def overthinking(probs, labels) -> float:
     """Fraction of inputs right at some earlier exit and wrong at the final one (Kaya et al.)."""
     probs = check_probs(probs)
-    labels = check_labels(labels, probs.shape[1])
+    labels = _labels_for(probs, labels)
     correct = probs.argmax(-1) == labels
     if probs.shape[0] < 2:
         return 0.0
     return float((correct[:-1].any(0) & ~correct[-1]).float().mean())
+
+
+def _check_input(model: MultiExitNet, x: torch.Tensor) -> None:
+    """x must live on the model's device and have its dtype (no silent copy or cast)."""
+    device, dtype = device_and_dtype(model)
+    if x.device.type != device.type or x.dtype != dtype:
+        raise ValueError(
+            f"x must be on the model's device with its dtype ({device}, {dtype}), got "
+            f"({x.device}, {x.dtype}): use x.to(device, dtype) or model.to(...)"
+        )
 
 
 def exit_probs(model: MultiExitNet, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
@@ -168,16 +195,12 @@ def exit_probs(model: MultiExitNet, x: torch.Tensor, batch_size: int = 1000) -> 
         raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
     check_tensor(x, "x", dtype_kind="float")
     batch_size = check_int(batch_size, "batch_size", low=1)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            chunks = [
-                torch.stack([o.softmax(-1) for o in model(x[s : s + batch_size])])
-                for s in range(0, x.shape[0], batch_size)
-            ]
-    finally:
-        model.train(was_training)
+    _check_input(model, x)
+    with eval_mode(model), torch.inference_mode():
+        chunks = [
+            torch.stack([o.softmax(-1) for o in model(x[s : s + batch_size])])
+            for s in range(0, x.shape[0], batch_size)
+        ]
     return torch.cat(chunks, dim=1)
 
 
@@ -187,7 +210,7 @@ class EarlyExitResult:
 
     predictions: torch.Tensor  # (N,)
     exit_index: torch.Tensor  # (N,) exit position 0..E-1
-    flops: torch.Tensor  # (N,) FLOPs spent on each input (blocks and heads it ran through)
+    flops: torch.Tensor  # (N,) FLOPs spent on each input (blocks and heads), float64 on the CPU
 
 
 def early_exit_predict(
@@ -206,8 +229,9 @@ def early_exit_predict(
         raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
     check_tensor(x, "x", dtype_kind="float")
     criterion = _check_criterion(criterion)
+    _check_input(model, x)
     exits, L = model.exits, model.num_blocks
-    th = check_thresholds(thresholds, len(exits)).to(x.dtype)
+    th = check_thresholds(thresholds, len(exits)).to(device=x.device, dtype=x.dtype)
     if costs is None:
         costs = measure_costs(model, tuple(x.shape[1:]))
     if not isinstance(costs, CostProfile):
@@ -219,41 +243,34 @@ def early_exit_predict(
         )
 
     N = x.shape[0]
-    predictions = torch.empty(N, dtype=torch.long)
-    exit_index = torch.empty(N, dtype=torch.long)
+    predictions = torch.empty(N, dtype=torch.long, device=x.device)
+    exit_index = torch.empty(N, dtype=torch.long, device=x.device)
     spent, Gamma = 0.0, []  # FLOPs spent so far by each row still active; Γ of each exit
-    active = torch.arange(N)
-    was_training = model.training
-    if was_training:  # toggling modes walks every submodule: only pay for it when needed
-        model.eval()
-    try:
-        with torch.inference_mode():
-            h, k, bounds = x, 0, None
-            for i, block in enumerate(model.blocks, 1):
-                h = block(h)
-                spent += costs.gamma_f[i - 1]
-                if i != exits[k]:
-                    continue
-                p = model.heads[str(i)](h).softmax(-1)
-                if bounds is None:  # the exit tests, computed once per call
-                    bounds = _bound(th, p.shape[-1], criterion).unbind()
-                spent += costs.gamma_c[i]
-                Gamma.append(spent)
-                done = None if i == L else _passes(p, bounds[k], criterion)
-                n_done = len(active) if done is None else int(done.sum())
-                if n_done == len(active):  # every row still active leaves here
-                    predictions[active] = p.argmax(-1)
-                    exit_index[active] = k
-                    break
-                if n_done:  # some leave: record them, carry on with the others only
-                    rows = active[done]
-                    predictions[rows] = p[done].argmax(-1)
-                    exit_index[rows] = k
-                    keep = ~done
-                    active, h = active[keep], h[keep]
-                k += 1
-    finally:
-        if was_training:
-            model.train()
-    flops = torch.tensor(Gamma, dtype=torch.float64)[exit_index]
+    active = torch.arange(N, device=x.device)
+    with eval_mode(model), torch.inference_mode():
+        h, k, bounds = x, 0, None
+        for i, block in enumerate(model.blocks, 1):
+            h = block(h)
+            spent += costs.gamma_f[i - 1]
+            if i != exits[k]:
+                continue
+            p = model.heads[str(i)](h).softmax(-1)
+            if bounds is None:  # the exit tests, computed once per call
+                bounds = _bound(th, p.shape[-1], criterion).unbind()
+            spent += costs.gamma_c[i]
+            Gamma.append(spent)
+            done = None if i == L else _passes(p, bounds[k], criterion)
+            n_done = len(active) if done is None else int(done.sum())
+            if n_done == len(active):  # every row still active leaves here
+                predictions[active] = p.argmax(-1)
+                exit_index[active] = k
+                break
+            if n_done:  # some leave: record them, carry on with the others only
+                rows = active[done]
+                predictions[rows] = p[done].argmax(-1)
+                exit_index[rows] = k
+                keep = ~done
+                active, h = active[keep], h[keep]
+            k += 1
+    flops = torch.tensor(Gamma, dtype=torch.float64)[exit_index.cpu()]
     return EarlyExitResult(predictions, exit_index, flops)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ._checks import check_exit_set, check_int
-from .heads import make_head
+from .heads import HEAD_KINDS, make_head
 
 
 class MultiExitNet(nn.Module):
@@ -94,14 +94,22 @@ class MultiExitNet(nn.Module):
         return f"L={self.num_blocks}, exits={self.exits}"
 
 
-@contextlib.contextmanager
 def eval_mode(*modules: nn.Module):
     """Run a block with every module in eval mode, then give each submodule back the mode it
     had (per submodule, not one flag for all: a wrapper that shares blocks with another model,
-    such as `CombinedOutput` or `with_exits`, must not flip that model's batch norm)."""
+    such as `CombinedOutput` or `with_exits`, must not flip that model's batch norm).
+
+    Use it as `with mexit.eval_mode(model): ...`; the arguments are checked at the call."""
+    if not modules:
+        raise TypeError("modules must name at least one nn.Module, got none")
     for m in modules:
         if not isinstance(m, nn.Module):
             raise TypeError(f"modules must be nn.Modules, got {type(m).__name__}")
+    return _eval_mode(modules)
+
+
+@contextlib.contextmanager
+def _eval_mode(modules):
     modes = [(sub, sub.training) for m in modules for sub in m.modules()]
     try:
         for m in modules:
@@ -112,23 +120,39 @@ def eval_mode(*modules: nn.Module):
             sub.training = training
 
 
+def device_and_dtype(*modules: nn.Module) -> tuple[torch.device, torch.dtype]:
+    """Device and floating dtype of the first floating parameter (or buffer) of `modules`:
+    where an input to them must live. torch's defaults for a module with neither."""
+    for m in modules:
+        for t in (*m.parameters(), *m.buffers()):
+            if t.is_floating_point():
+                return t.device, t.dtype
+    return torch.device("cpu"), torch.get_default_dtype()
+
+
 def embedding_shapes(blocks: Sequence[nn.Module], input_shape) -> list[tuple[int, ...]]:
-    """Shape of one example's h_1..h_L, found by running a dummy input."""
-    h = torch.zeros(1, *input_shape)
+    """Shape of one example's h_1..h_L, found by running a dummy input (on the blocks' device,
+    in their dtype; in eval mode, so batch-norm statistics are not touched)."""
+    device, dtype = device_and_dtype(*blocks)
+    h = torch.zeros(1, *input_shape, device=device, dtype=dtype)
     shapes = []
-    with torch.no_grad():
+    with eval_mode(*blocks), torch.no_grad():
         for block in blocks:
-            was_training = block.training
-            block.eval()  # a dummy pass must not touch batch-norm statistics
-            try:
-                h = block(h)
-            finally:
-                block.train(was_training)
+            h = block(h)
             shapes.append(tuple(h.shape[1:]))
     return shapes
 
 
+def _check_head_kind(head) -> str:
+    if not isinstance(head, str):
+        raise TypeError(f"head must be one of {HEAD_KINDS}, got {type(head).__name__} {head!r}")
+    if head not in HEAD_KINDS:
+        raise ValueError(f"head must be one of {HEAD_KINDS}, got {head!r}")
+    return head
+
+
 def _attach_heads(blocks, input_shape, num_classes, head, exits, **head_kwargs) -> MultiExitNet:
+    head = _check_head_kind(head)
     L = len(blocks)
     C = tuple(range(1, L)) if exits is None else check_exit_set(exits, L)
     shapes = embedding_shapes(blocks, input_shape)
@@ -160,9 +184,9 @@ def mnist1d_cnn(
     input_length = check_int(input_length, "input_length", low=2)
     kernel_size = check_int(kernel_size, "kernel_size", low=1)
     blocks, c_in = [], 1
-    for c, s in zip(channels, strides):
-        c = check_int(c, "channel width", low=1)
-        s = check_int(s, "stride", low=1)
+    for k, (c, s) in enumerate(zip(channels, strides)):
+        c = check_int(c, f"channels[{k}]", low=1)
+        s = check_int(s, f"strides[{k}]", low=1)
         blocks.append(
             nn.Sequential(
                 nn.Conv1d(c_in, c, kernel_size, stride=s, padding=kernel_size // 2),
@@ -184,12 +208,14 @@ def mlp(
     """A multi-exit MLP: block i is Linear + ReLU (the first also flattens the input)."""
     if not isinstance(widths, (tuple, list)) or len(widths) < 2:
         raise ValueError(f"widths must list at least 2 block widths, got {widths!r}")
+    if not isinstance(input_shape, (tuple, list)) or not input_shape:
+        raise TypeError(f"input_shape must be a tuple of sizes like (1, 40), got {input_shape!r}")
     in_features = 1
-    for s in input_shape:
-        in_features *= check_int(s, "input_shape entry", low=1)
+    for k, s in enumerate(input_shape):
+        in_features *= check_int(s, f"input_shape[{k}]", low=1)
     blocks = []
     for j, w in enumerate(widths):
-        w = check_int(w, "width", low=1)
+        w = check_int(w, f"widths[{j}]", low=1)
         layers = [nn.Flatten()] if j == 0 else []
         blocks.append(nn.Sequential(*layers, nn.Linear(in_features, w), nn.ReLU()))
         in_features = w
@@ -209,10 +235,11 @@ def cnn2d(
         raise ValueError(f"input_shape must be (channels, height, width), got {input_shape!r}")
     if not isinstance(channels, (tuple, list)) or len(channels) < 2:
         raise ValueError(f"channels must list at least 2 block widths, got {channels!r}")
-    c_in, size = check_int(input_shape[0], "input channels", low=1), min(input_shape[1:])
+    input_shape = tuple(check_int(s, f"input_shape[{k}]", low=1) for k, s in enumerate(input_shape))
+    c_in, size = input_shape[0], min(input_shape[1:])
     blocks = []
-    for c in channels:
-        c = check_int(c, "channel width", low=1)
+    for k, c in enumerate(channels):
+        c = check_int(c, f"channels[{k}]", low=1)
         stride = 2 if size > 4 else 1
         size = (size + 1) // stride if stride == 2 else size
         blocks.append(
@@ -229,6 +256,8 @@ MODELS = {"mnist1d_cnn": mnist1d_cnn, "mlp": mlp, "cnn2d": cnn2d}
 
 def build_model(name: str, **kwargs) -> MultiExitNet:
     """Build a running-example backbone by name: 'mnist1d_cnn', 'mlp' or 'cnn2d'."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be one of {tuple(MODELS)}, got {type(name).__name__}")
     if name not in MODELS:
         raise ValueError(f"name must be one of {tuple(MODELS)}, got {name!r}")
     return MODELS[name](**kwargs)

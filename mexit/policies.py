@@ -367,7 +367,7 @@ class PlacementCost:
         if isinstance(self.exits, (str, bytes)) or not isinstance(self.exits, tuple):
             raise TypeError(f"exits must be a tuple of block indices, got {self.exits!r}")
         for name in ("cost_fraction", "oracle_cost_fraction"):
-            check_float(getattr(self, name), name, low=0.0)
+            check_float(getattr(self, name), name, low=0.0, allow_inf=True)
         check_float(self.accuracy, "accuracy", low=0.0, high=1.0)
 
 

@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm.auto import tqdm
 
 from ._checks import check_float, check_int, check_labels, check_tensor
-from .models import MultiExitNet
+from .models import MultiExitNet, device_and_dtype, eval_mode
 
 
 def joint_loss(alphas: Sequence[float]) -> Callable:
@@ -35,7 +36,7 @@ def joint_loss(alphas: Sequence[float]) -> Callable:
                 f"got {len(outputs)} outputs"
             )
         per_exit = torch.stack([F.cross_entropy(o, y) for o in outputs])
-        return (weights * per_exit).sum(), per_exit
+        return (weights.to(per_exit) * per_exit).sum(), per_exit
 
     loss.alphas = tuple(alpha)
     return loss
@@ -73,17 +74,35 @@ class History:
         }
 
 
+def _num_classes(model: MultiExitNet) -> int | None:
+    """Classes of the final exit, read from its last Linear layer (None if it has none)."""
+    last = [m for m in model.heads[str(model.num_blocks)].modules() if isinstance(m, nn.Linear)]
+    return last[-1].out_features if last else None
+
+
+def _check_data(model: MultiExitNet, x, y, x_name: str, y_name: str) -> None:
+    """x float and finite, in the model's dtype; y one label per row, each a class of the
+    model; x and y on one device (batches are moved to the model's device)."""
+    check_tensor(x, x_name, dtype_kind="float", finite=True)
+    check_labels(y, x.shape[0], y_name, num_classes=_num_classes(model))
+    _, dtype = device_and_dtype(model)
+    if x.dtype != dtype:
+        raise TypeError(
+            f"{x_name} has dtype {x.dtype} but the model's parameters are {dtype}: "
+            f"use {x_name}.to({dtype}) or model.to({x.dtype})"
+        )
+
+
 def evaluate(model: MultiExitNet, x: torch.Tensor, y: torch.Tensor) -> list[float]:
-    """Accuracy of every exit of `model` on (x, y), in [0, 1]."""
-    check_tensor(x, "x", dtype_kind="float")
-    check_labels(y, x.shape[0], "y")
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            return [float((o.argmax(-1) == y).float().mean()) for o in model(x)]
-    finally:
-        model.train(was_training)
+    """Accuracy of every exit of `model` on (x, y), in [0, 1]: in eval mode, every
+    submodule's mode given back as it was; x and y are moved to the model's device."""
+    if not isinstance(model, MultiExitNet):
+        raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
+    _check_data(model, x, y, "x", "y")
+    device, _ = device_and_dtype(model)
+    x, y = x.to(device), y.to(device)
+    with eval_mode(model), torch.inference_mode():
+        return [float((o.argmax(-1) == y).float().mean()) for o in model(x)]
 
 
 def fit(
@@ -114,20 +133,28 @@ def fit(
     (default: one-cycle to `lr`), e.g. FreezeOut's per-layer cosine (`mexit.freezeout`).
     on_step: on_step(step, model) called after every optimiser step (step = 1, 2, ...) with the
     gradients still in place: record gradient norms, count them, freeze layers.
-    Shuffling uses torch's global generator: call `mexit.seed_everything` first."""
+    Shuffling uses torch's global generator: call `mexit.seed_everything` first.
+
+    The data may stay on the CPU: each batch is moved to the device of the model's parameters
+    (it must already have their dtype). A NaN or infinite input is refused before training;
+    a loss that turns NaN or infinite stops training with an error naming epoch and batch.
+
+    What `fit` leaves behind: the parameters trained in place, on the device and in the dtype
+    they had; `requires_grad` of every parameter unchanged (frozen ones stay frozen, and are
+    not updated); the model and *every* submodule in eval mode (each epoch trains in train
+    mode, so a submodule handed over in eval mode is trained in train mode too); the `.grad`
+    of the last step kept on the parameters."""
     if not isinstance(model, MultiExitNet):
         raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
-    check_tensor(x_train, "x_train", dtype_kind="float")
-    check_labels(y_train, x_train.shape[0], "y_train")
-    if (x_val is None) != (y_val is None):
-        raise ValueError("give both x_val and y_val, or neither")
-    if x_val is not None:
-        check_tensor(x_val, "x_val", dtype_kind="float")
-        check_labels(y_val, x_val.shape[0], "y_val")
     epochs = check_int(epochs, "epochs", low=1)
     batch_size = check_int(batch_size, "batch_size", low=1)
     lr = check_float(lr, "lr", low=0.0)
     weight_decay = check_float(weight_decay, "weight_decay", low=0.0)
+    _check_data(model, x_train, y_train, "x_train", "y_train")
+    if (x_val is None) != (y_val is None):
+        raise ValueError("x_val and y_val must be given together (both or neither)")
+    if x_val is not None:
+        _check_data(model, x_val, y_val, "x_val", "y_val")
     if loss is None:
         loss = joint_loss([1.0] * (len(model.exits) - 1))
     if not callable(loss):
@@ -145,7 +172,10 @@ def fit(
     else:
         params = [p for p in params if p.requires_grad]
     if not params:
-        raise ValueError("there is no parameter to train (all frozen?)")
+        raise ValueError(
+            "parameters must hold one that requires grad: there is no parameter to train "
+            "(all frozen?)"
+        )
     if optimizer == "adam":
         opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     else:
@@ -158,16 +188,25 @@ def fit(
     else:
         sched = scheduler(opt, total_steps)
     step = 0
+    device, _ = device_and_dtype(model)
     history = History(exits=model.exits)
     start = time.perf_counter()
     bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
-    for _ in bar:
+    for epoch in bar:
         model.train()
-        order = torch.randperm(x_train.shape[0])
-        sums, batches = torch.zeros(len(model.exits)), 0
+        order = torch.randperm(x_train.shape[0])  # on the CPU: the same order on any device
+        sums, batches = 0.0, 0
         for s in range(0, len(order), batch_size):
-            idx = order[s : s + batch_size]
-            total, per_exit = loss(model(x_train[idx]), y_train[idx])
+            idx = order[s : s + batch_size].to(x_train.device)
+            xb, yb = x_train[idx].to(device), y_train[idx].to(device)
+            total, per_exit = loss(model(xb), yb)
+            if not torch.isfinite(total):
+                raise ValueError(
+                    f"fit stopped: the loss is {float(total.detach())} at epoch {epoch} "
+                    f"(of {epochs}), "
+                    f"batch {batches} (rows {s}..{s + len(idx) - 1} of the shuffled x_train); "
+                    "lower lr or check x_train / the loss"
+                )
             opt.zero_grad(set_to_none=True)
             total.backward()
             opt.step()
@@ -177,7 +216,7 @@ def fit(
                 on_step(step, model)
             sums += per_exit.detach()
             batches += 1
-        history.train_loss.append((sums / batches).tolist())
+        history.train_loss.append((sums / batches).cpu().tolist())
         if x_val is not None:
             history.val_accuracy.append(evaluate(model, x_val, y_val))
             bar.set_postfix(final_acc=f"{history.val_accuracy[-1][-1]:.1%}")

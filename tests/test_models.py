@@ -206,7 +206,7 @@ def test_multi_exit_net_rejects_bad_blocks_and_heads():
 def test_builders_reject_bad_arguments():
     with pytest.raises(ValueError, match="name must be one of"):
         build_model("resnet")
-    with pytest.raises(ValueError, match="kind must be one of"):
+    with pytest.raises(ValueError, match=r"^head must be one of"):
         mexit.mlp(input_shape=(1, 6), widths=(8, 8), head="attention")
     with pytest.raises(ValueError, match="channels"):
         mexit.mnist1d_cnn(channels=(4,), strides=(1,))
@@ -216,7 +216,7 @@ def test_builders_reject_bad_arguments():
         mexit.mlp(widths=(8,))
     with pytest.raises(ValueError, match="input_shape"):
         mexit.cnn2d(input_shape=(8, 8))
-    with pytest.raises(ValueError, match="channel width"):
+    with pytest.raises(ValueError, match=r"^channels\[1\] must be >= 1"):
         mexit.mnist1d_cnn(channels=(4, 0), strides=(1, 1))
 
 
@@ -286,9 +286,9 @@ def test_heads_reject_bad_arguments():
         linear_head((4,), 1)
     with pytest.raises(TypeError, match="in_shape"):
         linear_head(4, 3)
-    with pytest.raises(ValueError, match="in_shape entry"):
+    with pytest.raises(ValueError, match=r"^in_shape\[1\] must be >= 1"):
         linear_head((4, 0), 3)
-    with pytest.raises(ValueError, match="kind must be one of"):
+    with pytest.raises(ValueError, match=r"^kind must be one of"):
         make_head("conv", (4,), 3)
 
 

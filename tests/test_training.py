@@ -179,25 +179,29 @@ def test_fit_is_reproducible_after_seed_everything(make_mlp):
 
 def test_fit_rejects_bad_arguments(tiny_mlp):
     x, y = torch.randn(8, 1, 6), torch.randint(0, 4, (8,))
-    with pytest.raises(TypeError, match="MultiExitNet"):
+    with pytest.raises(TypeError, match=r"^model must be a MultiExitNet"):
         fit(torch.nn.Linear(6, 4), x, y, progress=False)
-    with pytest.raises(ValueError, match="both x_val and y_val"):
+    with pytest.raises(ValueError, match=r"^x_val and y_val must be given together"):
         fit(tiny_mlp, x, y, x_val=x, progress=False)
-    with pytest.raises(ValueError, match="one label per input"):
+    with pytest.raises(ValueError, match=r"^y_train must have one label per input"):
         fit(tiny_mlp, x, y[:5], progress=False)
-    with pytest.raises(ValueError, match="y_val"):
+    with pytest.raises(ValueError, match=r"^y_val must have one label per input"):
         fit(tiny_mlp, x, y, x, y[:3], progress=False)
-    with pytest.raises(ValueError, match="epochs"):
+    with pytest.raises(ValueError, match=r"^y_train must be class indices in 0\.\.3"):
+        fit(tiny_mlp, x, y + 4, progress=False)  # not torch's "Target 7 is out of bounds"
+    with pytest.raises(ValueError, match=r"^epochs must be >= 1"):
         fit(tiny_mlp, x, y, epochs=0, progress=False)
-    with pytest.raises(ValueError, match="lr"):
+    with pytest.raises(ValueError, match=r"^lr must be >= 0"):
         fit(tiny_mlp, x, y, lr=-1.0, progress=False)
-    with pytest.raises(TypeError, match="callable"):
+    with pytest.raises(ValueError, match=r"^lr must be finite"):
+        fit(tiny_mlp, x, y, lr=float("inf"), progress=False)
+    with pytest.raises(TypeError, match=r"^loss must be callable"):
         fit(tiny_mlp, x, y, loss="cross-entropy", progress=False)
-    with pytest.raises(ValueError, match="no parameter to train"):
+    with pytest.raises(ValueError, match=r"^parameters must hold one that requires grad"):
         fit(tiny_mlp, x, y, parameters=[], progress=False)
     for p in tiny_mlp.parameters():
         p.requires_grad_(False)
-    with pytest.raises(ValueError, match="no parameter to train"):
+    with pytest.raises(ValueError, match=r"^parameters must hold one that requires grad"):
         fit(tiny_mlp, x, y, progress=False)
 
 

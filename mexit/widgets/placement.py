@@ -19,7 +19,7 @@ class PlacementExplorer(Explorer):
 
     def __init__(self, probs, labels, costs: CostProfile, exits, criterion="entropy"):
         self.probs = check_probs(probs)
-        self.labels = check_labels(labels, self.probs.shape[1])
+        self.labels = check_labels(labels, self.probs.shape[1], num_classes=self.probs.shape[-1])
         if not isinstance(costs, CostProfile):
             raise TypeError(f"costs must be a CostProfile, got {type(costs).__name__}")
         self.costs, self.exits = costs, tuple(exits)

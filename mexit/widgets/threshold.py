@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
-import torch
 
-from .._checks import check_labels, check_probs
+from .._checks import check_float, check_labels, check_probs
+from ..cost import _check_Gamma
 from ..inference import evaluate_policy
 from .base import CRITERION_OPTIONS, Explorer, exit_bars, threshold_slider
 
@@ -19,14 +19,12 @@ class ThresholdExplorer(Explorer):
 
     def __init__(self, probs, labels, Gamma, full_cost=None, exits=None, criterion="entropy"):
         self.probs = check_probs(probs)
-        self.labels = check_labels(labels, self.probs.shape[1])
+        self.labels = check_labels(labels, self.probs.shape[1], num_classes=self.probs.shape[-1])
         E = self.probs.shape[0]
-        self.Gamma = torch.as_tensor(Gamma, dtype=torch.float64)
-        if self.Gamma.shape != (E,):
-            raise ValueError(f"Gamma must hold one cost per exit ({E}), got {self.Gamma.shape}")
-        if (self.Gamma < 0).any() or (self.Gamma.diff() < 0).any():
-            raise ValueError(f"Gamma must be non-negative and non-decreasing, got {self.Gamma}")
-        self.full_cost = float(self.Gamma[-1] if full_cost is None else full_cost)
+        self.Gamma = _check_Gamma(Gamma, E, cumulative=True)
+        self.full_cost = (
+            float(self.Gamma[-1]) if full_cost is None else check_float(full_cost, "full_cost")
+        )
         if self.full_cost <= 0:
             raise ValueError(f"full_cost must be positive, got {self.full_cost}")
         if criterion not in ("entropy", "max_probability"):
