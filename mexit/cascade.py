@@ -138,7 +138,7 @@ def train_small_network(
     its final exit, trained on MNIST-1D and cached. Returns (model, extras)."""
     if not isinstance(channels, (tuple, list)) or len(channels) < 2:
         raise ValueError(f"channels must list at least 2 block widths, got {channels!r}")
-    channels = [check_int(c, "channel width", low=1) for c in channels]
+    channels = [check_int(c, f"channels[{i}]", low=1) for i, c in enumerate(channels)]
     epochs = check_int(epochs, "epochs", low=1)
     lr = check_float(lr, "lr", low=0.0)
     seed = check_int(seed, "seed", low=0)

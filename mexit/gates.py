@@ -262,7 +262,9 @@ class GatedLoss:
         object.__setattr__(self, "lam", check_float(self.lam, "lam", low=0.0))
         object.__setattr__(self, "alpha", check_float(self.alpha, "alpha", low=0.0))
         if not isinstance(self.Gamma, torch.Tensor):
-            object.__setattr__(self, "Gamma", _check_Gamma(self.Gamma).to(torch.float32))
+            object.__setattr__(
+                self, "Gamma", _check_Gamma(self.Gamma, cumulative=True).to(torch.float32)
+            )
         elif self.Gamma.ndim != 1 or self.Gamma.numel() == 0:
             raise ValueError(f"Gamma must be a 1D tensor of costs, got {tuple(self.Gamma.shape)}")
 
@@ -289,7 +291,7 @@ def gated_loss(lam: float, Gamma, full_cost: float | None = None, alpha: float =
     (FLOPs); costs are divided by `full_cost` (default Γ_L) so λ is scale-free."""
     lam = check_float(lam, "lam", low=0.0)
     alpha = check_float(alpha, "alpha", low=0.0)
-    Gamma = _check_Gamma(Gamma)
+    Gamma = _check_Gamma(Gamma, cumulative=True)
     full = float(Gamma[-1]) if full_cost is None else check_float(full_cost, "full_cost")
     if full <= 0:
         raise ValueError(f"full_cost must be positive, got {full}")

@@ -997,7 +997,7 @@ CASES += [
         "criterion",
     ),
     ("train_small_network", dict(channels=(8,)), ValueError, "channels"),
-    ("train_small_network", dict(channels=(8, 0)), ValueError, "channel width"),
+    ("train_small_network", dict(channels=(8, 0)), ValueError, r"channels\[1\]"),
     ("train_small_network", dict(epochs=0), ValueError, "epochs"),
     ("train_small_network", dict(seed=-1), ValueError, "seed"),
 ]
