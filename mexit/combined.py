@@ -26,11 +26,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_float, check_int, check_labels, check_tensor
-from .checkpoints import cache_name, cached_model, state_fingerprint
-from .data import load_dataset
+from .checkpoints import state_fingerprint
 from .gates import GatedExits, OutputGate, combine_recursive, gated_outputs, train_gated
 from .models import MultiExitNet, eval_mode
-from .training import History, fit_bundle
+from .runs import cached_fit, check_fits, run_data
+from .training import fit_bundle
 
 MODES = ("free", "positive", "softmax", "max", "average")
 LEARNED = ("free", "positive", "softmax")
@@ -149,13 +149,15 @@ def run_combined(
         version=1,
     )
 
+    data = run_data(dataset)
+    check_fits(base, data, "base")
+
     def train(net):
-        data = load_dataset(dataset)
         theta = [p for n, p in net.named_parameters() if n != "raw_alpha"]
         groups = [{"params": theta, "lr": lr}]  # fit's one-cycle peaks at each group's lr
         if net.raw_alpha is not None:
             groups.append({"params": [net.raw_alpha], "lr": alpha_lr})
-        h = fit_bundle(
+        return fit_bundle(
             net,
             data,
             epochs=epochs,
@@ -166,17 +168,11 @@ def run_combined(
             progress=progress,
             desc=f"combined ({mode})",
         )
-        return h.as_dict()
 
-    net, extras = cached_model(
-        cache_name(f"combined_{mode}_seed{config['seed']}", config),
-        config,
-        lambda: CombinedOutput(copy.deepcopy(base), mode),
-        train,
-        root=root,
-        retrain=retrain,
-    )
-    net.history = History.from_dict(net.exits, extras)
+    def build():
+        return CombinedOutput(copy.deepcopy(base), mode)
+
+    net, _ = cached_fit(f"combined_{mode}", config, build, train, root=root, retrain=retrain)
     return net
 
 
@@ -251,7 +247,8 @@ def run_gated(
         seed=check_int(seed, "seed", low=0),
         version=1,
     )
-    data = load_dataset(dataset)
+    data = run_data(dataset)
+    check_fits(base, data, "base")
 
     def build():
         net = copy.deepcopy(base)
@@ -259,18 +256,9 @@ def run_gated(
         return GatedExits(net, data.input_shape, gates=gates)
 
     def train(net):
-        h = train_gated(net, data, lam, alpha=alpha, epochs=epochs, lr=lr, progress=progress)
-        return h.as_dict()
+        return train_gated(net, data, lam, alpha=alpha, epochs=epochs, lr=lr, progress=progress)
 
-    net, extras = cached_model(
-        cache_name(f"gated_eq9_seed{seed}", config),
-        config,
-        build,
-        train,
-        root=root,
-        retrain=retrain,
-    )
-    net.history = History.from_dict(net.exits, extras)
+    net, _ = cached_fit("gated_eq9", config, build, train, root=root, retrain=retrain)
     return net
 
 

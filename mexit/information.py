@@ -30,10 +30,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_float, check_int, check_labels, check_tensor
-from .checkpoints import cached_model
 from .data import load_mnist1d
 from .heads import pooled_head
-from .models import MultiExitNet, embedding_shapes, mnist1d_cnn
+from .models import MultiExitNet, embedding_shapes
+from .runs import build_for, cached_fit
 from .training import fit_bundle
 
 LOG2 = math.log(2.0)
@@ -374,10 +374,11 @@ def sign_loss(model: MultiExitNet, beta: float, sense: str, noise: float = 0.5):
     return loss
 
 
-def _ib_build(probes: bool = False):
-    backbone = mnist1d_cnn()
-    shapes = embedding_shapes(backbone.blocks, (1, 40))
-    heads = {i: pooled_head(shapes[i - 1], 10, output_size=4) for i in backbone.exits}
+def _ib_build(data, probes: bool = False):
+    """The running example sized from `data`, each head pooling to 4 positions then linear."""
+    backbone = build_for("mnist1d_cnn", {}, data)
+    shapes = embedding_shapes(backbone.blocks, tuple(data.input_shape))
+    heads = {i: pooled_head(shapes[i - 1], data.num_classes, output_size=4) for i in backbone.exits}
     return ib_model(MultiExitNet(list(backbone.blocks), heads), probes=probes)
 
 
@@ -406,21 +407,19 @@ def train_sign(
     seed = check_int(seed, "seed", low=0)
     config = dict(sense=sense, beta=beta, epochs=epochs, lr=lr, noise=noise, seed=seed, version=1)
 
-    def train(model):
-        h = fit_bundle(
-            model,
-            load_mnist1d(),
-            epochs=epochs,
-            lr=lr,
-            loss=sign_loss(model, beta, sense, noise),
-            progress=progress,
-            desc=f"eq. 15, {sense}",
-        )
-        return h.as_dict()
+    data = load_mnist1d()
 
-    return cached_model(
-        f"ib_sign_{sense}_seed{seed}", config, lambda: _ib_build(probes=True), train, root=root
-    )
+    def train(model):
+        loss = sign_loss(model, beta, sense, noise)
+        desc = f"eq. 15, {sense}"
+        return fit_bundle(
+            model, data, epochs=epochs, lr=lr, loss=loss, progress=progress, desc=desc
+        )
+
+    def build():
+        return _ib_build(data, probes=True)
+
+    return cached_fit(f"ib_sign_{sense}", config, build, train, root=root)
 
 
 def train_ib(
@@ -445,20 +444,19 @@ def train_ib(
     seed = check_int(seed, "seed", low=0)
     config = dict(beta=beta, epochs=epochs, lr=lr, noise=noise, seed=seed, version=1)
 
-    def train(model):
-        data = load_mnist1d()
-        h = fit_bundle(
-            model,
-            data,
-            epochs=epochs,
-            lr=lr,
-            loss=local_ib_loss(model, beta, noise),
-            progress=progress,
-            desc=f"local IB, β = {beta}",
-        )
-        return h.as_dict()
+    data = load_mnist1d()
 
-    return cached_model(f"ib_beta_{beta:g}_seed{seed}", config, _ib_build, train, root=root)
+    def train(model):
+        loss = local_ib_loss(model, beta, noise)
+        desc = f"local IB, β = {beta}"
+        return fit_bundle(
+            model, data, epochs=epochs, lr=lr, loss=loss, progress=progress, desc=desc
+        )
+
+    def build():
+        return _ib_build(data)
+
+    return cached_fit(f"ib_beta_{beta:g}", config, build, train, root=root)
 
 
 def train_joint_with_plane(
@@ -484,8 +482,9 @@ def train_joint_with_plane(
         epochs=epochs, lr=lr, samples=samples, noise=noise, bins=bins, seed=seed, version=2
     )
 
+    data = load_mnist1d()
+
     def train(model):
-        data = load_mnist1d()
         xs, ys = data.x_val[:samples], data.y_val[:samples]
         steps_per_epoch = -(-data.x_train.shape[0] // 128)
         planes = [information_plane(model, xs, ys, noise, bins)]
@@ -507,4 +506,7 @@ def train_joint_with_plane(
         )
         return {"val_accuracy": h.val_accuracy, "seconds": h.seconds, "plane": planes}
 
-    return cached_model(f"ib_joint_plane_seed{seed}", config, mnist1d_cnn, train, root=root)
+    def build():
+        return build_for("mnist1d_cnn", {}, data)
+
+    return cached_fit("ib_joint_plane", config, build, train, root=root)

@@ -21,11 +21,11 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from ._checks import check_float, check_int, check_labels, check_tensor
-from .checkpoints import cache_name, cached_model, state_fingerprint
+from .checkpoints import state_fingerprint
 from .cost import count_flops
-from .data import load_dataset
 from .heads import linear_head
-from .models import MultiExitNet, build_model
+from .models import MultiExitNet
+from .runs import build_for, cached_fit, check_fits, run_data
 from .separate import fit_head, frozen_embeddings
 from .training import History, fit, joint_loss
 
@@ -293,9 +293,9 @@ def run_layerwise(
         seed=check_int(seed, "seed", low=0),
         version=1,
     )
+    data = run_data(dataset)
 
     def train(net):
-        data = load_dataset(dataset)
         report = train_layerwise(
             net,
             data.x_train,
@@ -322,14 +322,10 @@ def run_layerwise(
             ]
         }
 
-    net, extras = cached_model(
-        cache_name(f"lt_{model}_seed{config['seed']}", config),
-        config,
-        lambda: build_model(model, **model_kwargs),
-        train,
-        root=root,
-        retrain=retrain,
-    )
+    def build():
+        return build_for(model, model_kwargs, data)
+
+    net, extras = cached_fit(f"lt_{model}", config, build, train, root=root, retrain=retrain)
     net.stages = [
         Stage(
             block=s["block"],
@@ -365,7 +361,8 @@ def run_linear_probes(
     Returns the test accuracy of the probe on h_0 = x, h_1, ..., h_L."""
     if not isinstance(model, MultiExitNet):
         raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
-    data = load_dataset(dataset)
+    data = run_data(dataset)
+    check_fits(model, data, "model")
     config = dict(
         model=state_fingerprint(model),
         dataset=dataset,
@@ -398,14 +395,7 @@ def run_linear_probes(
         probes.load_state_dict(trained.state_dict())
         return {}
 
-    probes, _ = cached_model(
-        cache_name(f"probes_seed{config['seed']}", config),
-        config,
-        build,
-        train,
-        root=root,
-        retrain=retrain,
-    )
+    probes, _ = cached_fit("probes", config, build, train, root=root, retrain=retrain)
     hs = [data.x_test] + frozen_embeddings(model, data.x_test)
     with torch.no_grad():
         return [float((p(h).argmax(-1) == data.y_test).float().mean()) for p, h in zip(probes, hs)]

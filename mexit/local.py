@@ -21,9 +21,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_float, check_int, check_tensor
-from .checkpoints import cached_model
 from .data import load_mnist1d
-from .models import MultiExitNet, embedding_shapes, mnist1d_cnn
+from .models import MultiExitNet, embedding_shapes
+from .runs import build_for, cached_fit
 from .training import fit_bundle, joint_loss
 
 # backward through M^T (exact), an independent random K, or a K with M's signs
@@ -304,12 +304,16 @@ def train_local(
         version=1,
     )
 
+    data = load_mnist1d()
+
     def build():
-        return local_learning_model(mnist1d_cnn(), (1, 40), feedback, learn_M, output_size, seed)
+        backbone = _backbone_for(data)
+        return local_learning_model(
+            backbone, data.input_shape, feedback, learn_M, output_size, seed
+        )
 
     def train(model):
-        data = load_mnist1d()
-        h = fit_bundle(
+        return fit_bundle(
             model,
             data,
             epochs=epochs,
@@ -318,10 +322,14 @@ def train_local(
             progress=progress,
             desc=f"local learning ({feedback}, M {'learned' if learn_M else 'fixed'})",
         )
-        return h.as_dict()
 
-    name = f"local_{feedback}_{'learned' if learn_M else 'fixed'}M_seed{seed}"
-    return cached_model(name, config, build, train, root=root)
+    name = f"local_{feedback}_{'learned' if learn_M else 'fixed'}M"
+    return cached_fit(name, config, build, train, root=root)
+
+
+def _backbone_for(data):
+    """The running example's CNN sized from `data` (input length, number of classes)."""
+    return build_for("mnist1d_cnn", {}, data)
 
 
 def similarity_matrix(z: torch.Tensor) -> torch.Tensor:
@@ -438,19 +446,20 @@ def train_rule(
     if rule == "predsim":
         config.update(output_size=output_size, beta=beta)
 
+    data = load_mnist1d()
+
     def build():
         if rule == "backprop":
-            return mnist1d_cnn()
-        return predsim_model(mnist1d_cnn(), (1, 40), output_size, seed)
+            return _backbone_for(data)
+        return predsim_model(_backbone_for(data), data.input_shape, output_size, seed)
 
     def train(model):
-        data = load_mnist1d()
         loss = (
             joint_loss([1.0] * (len(model.exits) - 1))
             if rule == "backprop"
             else predsim_loss(model, beta)
         )
-        h = fit_bundle(
+        return fit_bundle(
             model,
             data,
             epochs=epochs,
@@ -460,9 +469,8 @@ def train_rule(
             progress=progress,
             desc=f"{rule} ({epochs} epochs)",
         )
-        return h.as_dict()
 
-    return cached_model(f"rule_{rule}_seed{seed}", config, build, train, root=root)
+    return cached_fit(f"rule_{rule}", config, build, train, root=root)
 
 
 def plot_rule_comparison(accuracy: dict, angles: dict, exits, chance: float, title: str = ""):

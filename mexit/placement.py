@@ -696,14 +696,14 @@ def placement_backbone(
     """A deeper MNIST-1D CNN (default L = 6, so 2^5 = 32 exit sets) with a pooled head after
     every block, trained jointly (eq. 6, every α_i = 1) once and cached: every candidate exit
     is trained up front, so choosing an exit set never retrains. `model.history` is attached."""
-    from .checkpoints import cached_model
     from .data import load_mnist1d
     from .models import mnist1d_cnn
-    from .training import History, fit_bundle
+    from .runs import cached_fit
+    from .training import fit_bundle
 
     config = dict(
-        channels=[check_int(c, "channel width", low=1) for c in channels],
-        strides=[check_int(s, "stride", low=1) for s in strides],
+        channels=[check_int(c, f"channels[{i}]", low=1) for i, c in enumerate(channels)],
+        strides=[check_int(s, f"strides[{i}]", low=1) for i, s in enumerate(strides)],
         epochs=check_int(epochs, "epochs", low=1),
         lr=check_float(lr, "lr", low=0.0),
         batch_size=check_int(batch_size, "batch_size", low=1),
@@ -715,19 +715,17 @@ def placement_backbone(
         return mnist1d_cnn(channels=tuple(config["channels"]), strides=tuple(config["strides"]))
 
     def train(model):
-        data = load_mnist1d()
-        h = fit_bundle(
+        desc = "training the L=6 CNN"
+        return fit_bundle(
             model,
-            data,
+            load_mnist1d(),
             epochs=epochs,
             lr=lr,
             batch_size=batch_size,
             progress=progress,
-            desc="training the L=6 CNN",
+            desc=desc,
         )
-        return h.as_dict()
 
-    name = f"placement_cnn{len(config['channels'])}_seed{config['seed']}"
-    model, extras = cached_model(name, config, build, train, root=root, retrain=retrain)
-    model.history = History.from_dict(model.exits, extras)
+    name = f"placement_cnn{len(config['channels'])}"
+    model, _ = cached_fit(name, config, build, train, root=root, retrain=retrain)
     return model

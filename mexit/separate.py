@@ -21,12 +21,12 @@ from sklearn.exceptions import NotFittedError
 from torch import nn
 
 from ._checks import check_exit_set, check_float, check_int, check_labels, check_tensor
-from .checkpoints import cache_name, cached_model, state_fingerprint
+from .checkpoints import state_fingerprint
 from .cost import CostProfile, count_flops, measure_costs
-from .data import load_dataset
 from .heads import HEAD_KINDS as NEURAL_KINDS
 from .heads import make_head
 from .models import MultiExitNet
+from .runs import cached_fit, check_fits, run_data
 from .training import fit, joint_loss
 
 SKLEARN_KINDS = ("logistic", "tree", "svm")
@@ -448,9 +448,10 @@ def run_heads(
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     L = backbone.num_blocks
     exits = list(range(1, L)) if exits is None else list(check_exit_set(exits, L))
-    data_shape = load_dataset(dataset).input_shape
-    shapes = [tuple(h.shape[1:]) for h in frozen_embeddings(backbone, torch.zeros(1, *data_shape))]
-    num_classes = _num_classes(backbone)
+    data = run_data(dataset)
+    check_fits(backbone, data, "backbone")
+    shapes = [tuple(h.shape[1:]) for h in frozen_embeddings(backbone, data.x_train[:1])]
+    num_classes = data.num_classes
     config = dict(
         backbone=state_fingerprint(backbone),
         kind=kind,
@@ -470,7 +471,6 @@ def run_heads(
         return MultiExitNet(list(copy_.blocks), heads, exits=exits)
 
     def train(net):
-        data = load_dataset(dataset)
         _, reports = train_heads(
             net,
             {e: net.head(e) for e in exits},
@@ -485,14 +485,8 @@ def run_heads(
         )
         return {"reports": {str(e): r for e, r in reports.items()}}
 
-    net, extras = cached_model(
-        cache_name(f"separate_{kind}_seed{config['seed']}", config),
-        config,
-        build,
-        train,
-        root=root,
-        retrain=retrain,
-    )
+    name = f"separate_{kind}"
+    net, extras = cached_fit(name, config, build, train, root=root, retrain=retrain)
     net.head_reports = {int(e): r for e, r in extras.get("reports", {}).items()}
     return net
 

@@ -90,7 +90,7 @@ def test_cross_block_gradients_leaves_the_model_as_it_was(tiny_cnn, make_inputs)
 def test_train_local_caches(tmp_path):
     mexit.seed_everything(0)
     model, extras = local.train_local("transpose", True, epochs=1, root=tmp_path, progress=False)
-    assert (tmp_path / "checkpoints" / "local_transpose_learnedM_seed0.pt").exists()
+    assert len(list((tmp_path / "checkpoints").glob("local_transpose_learnedM_seed0_*.pt"))) == 1
     assert len(extras["val_accuracy"]) == 1
     again, extras2 = local.train_local("transpose", True, epochs=1, root=tmp_path, progress=False)
     assert extras2 == extras
@@ -201,7 +201,7 @@ def test_predsim_loss_is_the_weighted_sum_of_pred_and_sim(tiny_cnn, make_inputs)
 def test_train_rule_caches_and_learns(tmp_path):
     mexit.seed_everything(0)
     model, extras = local.train_rule("predsim", epochs=1, root=tmp_path, progress=False)
-    assert (tmp_path / "checkpoints" / "rule_predsim_seed0.pt").exists()
+    assert len(list((tmp_path / "checkpoints").glob("rule_predsim_seed0_*.pt"))) == 1
     assert extras["val_accuracy"][-1][-1] > 0.2  # chance is 0.1
     again, extras2 = local.train_rule("predsim", epochs=1, root=tmp_path, progress=False)
     assert extras2 == extras

@@ -56,14 +56,16 @@ def test_alpha_scheme_rejects_bad_input():
 def test_check_alphas_rejects_wrong_length_and_negative_weights():
     assert check_alphas([0.1, 0.2], 3) == (0.1, 0.2)
     assert check_alphas("inception", 3) == (0.3, 0.3)
-    with pytest.raises(ValueError, match="one weight per early exit"):
+    with pytest.raises(ValueError, match=r"^alphas must hold one weight per early exit"):
         check_alphas([0.1, 0.2, 0.3], 3)
     with pytest.raises(ValueError, match=r"alphas\[1\] must be >= 0"):
         check_alphas([0.1, -0.2], 3)
-    with pytest.raises(TypeError, match="alphas"):
+    with pytest.raises(TypeError, match=r"^alphas must be"):
         check_alphas(0.3, 3)
-    with pytest.raises(ValueError, match="name must be one of"):
+    with pytest.raises(ValueError, match=r"^alphas must be one of"):
         check_alphas("nope", 3)
+    with pytest.raises(ValueError, match=r"^scheme must be one of"):
+        check_alphas("nope", 3, "scheme")
 
 
 def test_scheme_loss_weights_the_exits_as_the_scheme_says():
