@@ -29,8 +29,7 @@ from ._checks import check_float, check_int, check_labels, check_tensor
 from .checkpoints import state_fingerprint
 from .gates import GatedExits, OutputGate, combine_recursive, gated_outputs, train_gated
 from .models import MultiExitNet, eval_mode
-from .runs import cached_fit, check_fits, run_data
-from .training import fit_bundle
+from .runs import cached_fit, check_fits, fit_run, run_budget, run_data
 
 MODES = ("free", "positive", "softmax", "max", "average")
 LEARNED = ("free", "positive", "softmax")
@@ -141,11 +140,8 @@ def run_combined(
         base=state_fingerprint(base),
         mode=mode,
         dataset=dataset,
-        epochs=check_int(epochs, "epochs", low=1),
-        lr=check_float(lr, "lr", low=0.0),
+        **run_budget(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed),
         alpha_lr=check_float(alpha_lr, "alpha_lr", low=0.0),
-        batch_size=check_int(batch_size, "batch_size", low=1),
-        seed=check_int(seed, "seed", low=0),
         version=1,
     )
 
@@ -157,12 +153,10 @@ def run_combined(
         groups = [{"params": theta, "lr": lr}]  # fit's one-cycle peaks at each group's lr
         if net.raw_alpha is not None:
             groups.append({"params": [net.raw_alpha], "lr": alpha_lr})
-        return fit_bundle(
+        return fit_run(
             net,
             data,
-            epochs=epochs,
-            lr=lr,
-            batch_size=batch_size,
+            config,
             loss=net.loss,
             parameters=groups,
             progress=progress,
@@ -242,9 +236,7 @@ def run_gated(
         gate_bias=check_float(gate_bias, "gate_bias", low=-20.0, high=20.0),
         alpha=check_float(alpha, "alpha", low=0.0),
         dataset=dataset,
-        epochs=check_int(epochs, "epochs", low=1),
-        lr=check_float(lr, "lr", low=0.0),
-        seed=check_int(seed, "seed", low=0),
+        **run_budget(epochs=epochs, lr=lr, seed=seed),
         version=1,
     )
     data = run_data(dataset)
@@ -290,6 +282,12 @@ def combination_rows(models: dict, x: torch.Tensor, y: torch.Tensor, *, referenc
     check_labels(y, x.shape[0], "y")
     with eval_mode(reference):
         ref_final = 100 * float((reference(x)[-1].argmax(-1) == y).float().mean())
+    for label, net in models.items():
+        if not isinstance(net, (CombinedOutput, GatedExits)):
+            raise TypeError(
+                f"models[{label!r}] must be a CombinedOutput or a GatedExits, "
+                f"got {type(net).__name__}"
+            )
     rows = []
     for label, net in models.items():
         answer, weights = combined_answer(net, x)

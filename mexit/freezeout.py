@@ -28,7 +28,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ._checks import check_float, check_int, check_labels, check_tensor
 from .models import MultiExitNet
-from .runs import build_for, cached_fit, run_data
+from .runs import build_for, cached_fit, run_budget, run_data
 from .schemes import check_alphas
 from .training import History, fit, joint_loss
 
@@ -308,10 +308,7 @@ def run_freezeout(
         model_kwargs=model_kwargs,
         dataset=dataset,
         alphas=alphas if isinstance(alphas, str) else [float(a) for a in alphas],
-        epochs=check_int(epochs, "epochs", low=1),
-        lr=check_float(lr, "lr", low=0.0),
-        batch_size=check_int(batch_size, "batch_size", low=1),
-        seed=check_int(seed, "seed", low=0),
+        **run_budget(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed),
         version=2,  # 2: frozen layers' batch-norm statistics freeze too
     )
     data = run_data(dataset)

@@ -33,8 +33,7 @@ from ._checks import check_float, check_int, check_labels, check_tensor
 from .data import load_mnist1d
 from .heads import pooled_head
 from .models import MultiExitNet, embedding_shapes
-from .runs import build_for, cached_fit
-from .training import fit_bundle
+from .runs import build_for, cached_fit, fit_run, run_budget
 
 LOG2 = math.log(2.0)
 
@@ -114,7 +113,7 @@ def kernel_mi(a: torch.Tensor, b: torch.Tensor, bandwidth: float | None = None) 
     if b2.shape[0] != n:
         raise ValueError(f"a and b must have the same number of samples, got {n} and {b2.shape[0]}")
     if n < 3:
-        raise ValueError(f"kernel_mi needs at least 3 samples, got {n}")
+        raise ValueError(f"a and b must hold at least 3 samples each, got {n}")
     z = torch.cat([a2, b2], dim=1)
     z = (z - z.mean(0)) / z.std(0).clamp_min(1e-12)
     if bandwidth is None:
@@ -218,6 +217,7 @@ def binned_information_plane(h: torch.Tensor, y: torch.Tensor, bins: int = 30):
     """(I(X;T), I(T;Y)) in bits by binning (Shwartz-Ziv & Tishby): T = the binned h; with
     every x distinct and T a function of x, I(X;T) = H(T) and I(T;Y) = H(T) − H(T|Y).
     Saturates at log2 N once every input has its own bin pattern."""
+    check_tensor(h, "h", dtype_kind="float")
     t = discretize(h, bins)
     check_labels(y, t.shape[0], "y")
     h_t = entropy(t)
@@ -398,23 +398,17 @@ def train_sign(
     returns (model, extras) with the validation history of the probes in extras."""
     if sense not in SENSES:
         raise ValueError(f"sense must be 'maximise' or 'minimise', got {sense!r}")
-    beta = check_float(beta, "beta")
-    if beta < 0:
-        raise ValueError(f"beta must be >= 0, got {beta}")
-    epochs = check_int(epochs, "epochs", low=1)
-    lr = check_float(lr, "lr", low=0.0)
+    beta = check_float(beta, "beta", low=0.0)
+    budget = run_budget(epochs=epochs, lr=lr, seed=seed)
     noise = _check_noise(noise)
-    seed = check_int(seed, "seed", low=0)
-    config = dict(sense=sense, beta=beta, epochs=epochs, lr=lr, noise=noise, seed=seed, version=1)
+    config = dict(sense=sense, beta=beta, noise=noise, **budget, version=1)
 
     data = load_mnist1d()
 
     def train(model):
         loss = sign_loss(model, beta, sense, noise)
         desc = f"eq. 15, {sense}"
-        return fit_bundle(
-            model, data, epochs=epochs, lr=lr, loss=loss, progress=progress, desc=desc
-        )
+        return fit_run(model, data, config, loss=loss, progress=progress, desc=desc)
 
     def build():
         return _ib_build(data, probes=True)
@@ -435,23 +429,17 @@ def train_ib(
     """Layer-wise (detached blocks) training of the running example, each head pooling its
     feature map to 4 positions then linear, with the local IB loss at trade-off β, cached.
     Returns (model, extras) with the validation history in extras."""
-    beta = check_float(beta, "beta")
-    if beta < 0:
-        raise ValueError(f"beta must be >= 0, got {beta}")
-    epochs = check_int(epochs, "epochs", low=1)
-    lr = check_float(lr, "lr", low=0.0)
+    beta = check_float(beta, "beta", low=0.0)
+    budget = run_budget(epochs=epochs, lr=lr, seed=seed)
     noise = _check_noise(noise)
-    seed = check_int(seed, "seed", low=0)
-    config = dict(beta=beta, epochs=epochs, lr=lr, noise=noise, seed=seed, version=1)
+    config = dict(beta=beta, noise=noise, **budget, version=1)
 
     data = load_mnist1d()
 
     def train(model):
         loss = local_ib_loss(model, beta, noise)
         desc = f"local IB, β = {beta}"
-        return fit_bundle(
-            model, data, epochs=epochs, lr=lr, loss=loss, progress=progress, desc=desc
-        )
+        return fit_run(model, data, config, loss=loss, progress=progress, desc=desc)
 
     def build():
         return _ib_build(data)
@@ -473,14 +461,10 @@ def train_joint_with_plane(
     """Joint training (eq. 6) of the running example, recording the information plane of
     every layer after every epoch on `samples` validation inputs. Cached; returns (model,
     extras) with extras["plane"][epoch]["upper" | "lower" | "binning"][layer] = (I_XT, I_TY)."""
-    epochs = check_int(epochs, "epochs", low=1)
+    budget = run_budget(epochs=epochs, lr=lr, seed=seed)
     samples = check_int(samples, "samples", low=10)
     noise, bins = _check_noise(noise), _check_bins(bins)
-    lr = check_float(lr, "lr", low=0.0)
-    seed = check_int(seed, "seed", low=0)
-    config = dict(
-        epochs=epochs, lr=lr, samples=samples, noise=noise, bins=bins, seed=seed, version=2
-    )
+    config = dict(samples=samples, noise=noise, bins=bins, **budget, version=2)
 
     data = load_mnist1d()
 
@@ -494,11 +478,10 @@ def train_joint_with_plane(
                 planes.append(information_plane(m, xs, ys, noise, bins))
                 m.train()
 
-        h = fit_bundle(
+        h = fit_run(
             model,
             data,
-            epochs=epochs,
-            lr=lr,
+            config,
             batch_size=128,
             on_step=on_step,
             progress=progress,

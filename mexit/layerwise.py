@@ -20,12 +20,12 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ._checks import check_float, check_int, check_labels, check_tensor
+from ._checks import check_int, check_labels, check_tensor
 from .checkpoints import state_fingerprint
 from .cost import count_flops
 from .heads import linear_head
 from .models import MultiExitNet
-from .runs import build_for, cached_fit, check_fits, run_data
+from .runs import build_for, cached_fit, check_fits, run_budget, run_data
 from .separate import fit_head, frozen_embeddings
 from .training import History, fit, joint_loss
 
@@ -287,10 +287,7 @@ def run_layerwise(
         model_kwargs=model_kwargs,
         dataset=dataset,
         stages=stages,
-        epochs=check_int(epochs, "epochs", low=1),
-        lr=check_float(lr, "lr", low=0.0),
-        batch_size=check_int(batch_size, "batch_size", low=1),
-        seed=check_int(seed, "seed", low=0),
+        **run_budget(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed),
         version=1,
     )
     data = run_data(dataset)
@@ -361,17 +358,14 @@ def run_linear_probes(
     Returns the test accuracy of the probe on h_0 = x, h_1, ..., h_L."""
     if not isinstance(model, MultiExitNet):
         raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
-    data = run_data(dataset)
-    check_fits(model, data, "model")
     config = dict(
         model=state_fingerprint(model),
         dataset=dataset,
-        epochs=check_int(epochs, "epochs", low=1),
-        lr=check_float(lr, "lr", low=0.0),
-        batch_size=check_int(batch_size, "batch_size", low=1),
-        seed=check_int(seed, "seed", low=0),
+        **run_budget(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed),
         version=1,
     )
+    data = run_data(dataset)
+    check_fits(model, data, "model")
     shapes = [tuple(data.input_shape)] + [
         tuple(h.shape[1:]) for h in frozen_embeddings(model, data.x_test[:1])
     ]

@@ -23,8 +23,8 @@ from torch import nn
 from ._checks import check_float, check_int, check_tensor
 from .data import load_mnist1d
 from .models import MultiExitNet, embedding_shapes
-from .runs import build_for, cached_fit
-from .training import fit_bundle, joint_loss
+from .runs import build_for, cached_fit, fit_run, run_budget
+from .training import joint_loss
 
 # backward through M^T (exact), an independent random K, or a K with M's signs
 FEEDBACK_MODES = ("transpose", "random", "sign")
@@ -288,21 +288,11 @@ def train_local(
     feedback = check_feedback(feedback)
     if not isinstance(learn_M, bool):
         raise TypeError(f"learn_M must be a bool, got {type(learn_M).__name__}")
-    epochs = check_int(epochs, "epochs", low=1)
-    lr = check_float(lr, "lr", low=0.0)
-    seed = check_int(seed, "seed", low=0)
+    budget = run_budget(epochs=epochs, lr=lr, batch_size=128, seed=seed)
+    seed = budget["seed"]
     if output_size is not None:
         output_size = check_int(output_size, "output_size", low=1)
-    config = dict(
-        feedback=feedback,
-        learn_M=learn_M,
-        epochs=epochs,
-        lr=lr,
-        output_size=output_size,
-        seed=seed,
-        batch_size=128,
-        version=1,
-    )
+    config = dict(feedback=feedback, learn_M=learn_M, output_size=output_size, **budget, version=1)
 
     data = load_mnist1d()
 
@@ -313,12 +303,10 @@ def train_local(
         )
 
     def train(model):
-        return fit_bundle(
+        return fit_run(
             model,
             data,
-            epochs=epochs,
-            lr=lr,
-            batch_size=128,
+            config,
             progress=progress,
             desc=f"local learning ({feedback}, M {'learned' if learn_M else 'fixed'})",
         )
@@ -435,14 +423,11 @@ def train_rule(
     Returns (model, extras) like `train_local`; cached per rule, budget and seed."""
     if rule not in ("backprop", "predsim"):
         raise ValueError(f"rule must be 'backprop' or 'predsim', got {rule!r}")
-    epochs = check_int(epochs, "epochs", low=1)
-    lr = check_float(lr, "lr", low=0.0)
+    budget = run_budget(epochs=epochs, lr=lr, batch_size=128, seed=seed)
+    seed = budget["seed"]
     output_size = check_int(output_size, "output_size", low=1)
-    beta = check_float(beta, "beta", low=0.0)
-    if beta > 1.0:
-        raise ValueError(f"beta must be in [0, 1], got {beta}")
-    seed = check_int(seed, "seed", low=0)
-    config = dict(rule=rule, epochs=epochs, lr=lr, seed=seed, batch_size=128, version=1)
+    beta = check_float(beta, "beta", low=0.0, high=1.0)
+    config = dict(rule=rule, **budget, version=1)
     if rule == "predsim":
         config.update(output_size=output_size, beta=beta)
 
@@ -459,15 +444,8 @@ def train_rule(
             if rule == "backprop"
             else predsim_loss(model, beta)
         )
-        return fit_bundle(
-            model,
-            data,
-            epochs=epochs,
-            lr=lr,
-            batch_size=128,
-            loss=loss,
-            progress=progress,
-            desc=f"{rule} ({epochs} epochs)",
+        return fit_run(
+            model, data, config, loss=loss, progress=progress, desc=f"{rule} ({epochs} epochs)"
         )
 
     return cached_fit(f"rule_{rule}", config, build, train, root=root)

@@ -8,17 +8,26 @@ settings or seeds never overwrite one another.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
 
-from ._checks import check_int
+from ._checks import check_float, check_int
 from .checkpoints import cache_name, cached_model
 from .data import DATASETS, DataBundle, load_dataset
 from .models import MODELS, build_model, eval_mode
-from .training import History
+from .training import History, fit_bundle
 
-__all__ = ["build_for", "cached_fit", "check_fits", "run_data"]
+__all__ = [
+    "build_for",
+    "cached_fit",
+    "check_fits",
+    "fit_budget",
+    "fit_run",
+    "run_budget",
+    "run_data",
+]
 
 # What each backbone of `build_model` reads: its keyword for the input size, and the rank of
 # one example ((1, length) signals for the 1-D CNN, (channels, height, width) images for the
@@ -75,6 +84,32 @@ def cached_fit(
     if hasattr(model, "exits") and "val_accuracy" in extras:
         model.history = History.from_dict(model.exits, extras)
     return model, extras
+
+
+def run_budget(*, epochs, lr, seed, batch_size=None) -> dict:
+    """The checked training budget of a run, to spread into its `cached_fit` config:
+    {"epochs", "lr", "seed"} and "batch_size" when one is given. `lr` must be positive and
+    finite (lr = 0 would train nothing and say nothing)."""
+    lr = check_float(lr, "lr", low=0.0)
+    if lr == 0 or not math.isfinite(lr):
+        raise ValueError(f"lr must be positive and finite, got {lr}")
+    budget = {"epochs": check_int(epochs, "epochs", low=1), "lr": lr}
+    if batch_size is not None:
+        budget["batch_size"] = check_int(batch_size, "batch_size", low=1)
+    budget["seed"] = check_int(seed, "seed", low=0)
+    return budget
+
+
+def fit_budget(config: dict) -> dict:
+    """The keyword arguments of `fit` (and of the chapters' own trainers) that a run's config
+    fixes: its "epochs", "lr" and, when it holds one, "batch_size"."""
+    return {k: config[k] for k in ("epochs", "lr", "batch_size") if k in config}
+
+
+def fit_run(model: torch.nn.Module, data: DataBundle, config: dict, **kwargs) -> History:
+    """`fit_bundle(model, data, ...)` at the run's `fit_budget(config)`; `kwargs` (loss,
+    progress, desc, ...) go to `fit` as they are. The `train` of most `cached_fit` runs."""
+    return fit_bundle(model, data, **{**fit_budget(config), **kwargs})
 
 
 def check_fits(module: torch.nn.Module, data: DataBundle, argument: str) -> None:

@@ -22,8 +22,8 @@ import torch
 from ._checks import check_float, check_int
 from .gradients import GradientNormRecorder, LossRecorder
 from .models import MultiExitNet
-from .runs import build_for, cached_fit, run_data
-from .training import fit_bundle, joint_loss
+from .runs import build_for, cached_fit, fit_run, run_budget, run_data
+from .training import joint_loss
 
 SCHEMES = ("uniform", "inception", "sdn", "branchynet", "final_only")
 
@@ -118,12 +118,9 @@ def run_scheme(
         model=model,
         model_kwargs=model_kwargs,
         dataset=dataset,
-        epochs=check_int(epochs, "epochs", low=1),
-        lr=check_float(lr, "lr", low=0.0),
-        batch_size=check_int(batch_size, "batch_size", low=1),
+        **run_budget(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed),
         optimizer=optimizer,
         record_gradients=bool(record_gradients),
-        seed=check_int(seed, "seed", low=0),
         version=2,
     )
 
@@ -132,12 +129,10 @@ def run_scheme(
         loss = joint_loss(alphas)
         if record_gradients:
             loss = LossRecorder(loss)
-        h = fit_bundle(
+        h = fit_run(
             net,
             data,
-            epochs=epochs,
-            lr=lr,
-            batch_size=batch_size,
+            config,
             loss=loss,
             optimizer=optimizer,
             on_step=recorder,

@@ -20,13 +20,13 @@ import torch.nn.functional as F
 from sklearn.exceptions import NotFittedError
 from torch import nn
 
-from ._checks import check_exit_set, check_float, check_int, check_labels, check_tensor
+from ._checks import check_exit_set, check_int, check_labels, check_tensor
 from .checkpoints import state_fingerprint
 from .cost import CostProfile, count_flops, measure_costs
 from .heads import HEAD_KINDS as NEURAL_KINDS
 from .heads import make_head
 from .models import MultiExitNet
-from .runs import cached_fit, check_fits, run_data
+from .runs import cached_fit, check_fits, run_budget, run_data
 from .training import fit, joint_loss
 
 SKLEARN_KINDS = ("logistic", "tree", "svm")
@@ -457,10 +457,7 @@ def run_heads(
         kind=kind,
         exits=exits,
         dataset=dataset,
-        epochs=check_int(epochs, "epochs", low=1),
-        lr=check_float(lr, "lr", low=0.0),
-        batch_size=check_int(batch_size, "batch_size", low=1),
-        seed=check_int(seed, "seed", low=0),
+        **run_budget(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed),
         version=1,
     )
 
@@ -528,6 +525,12 @@ def head_table(
         raise TypeError("models must be a non-empty dict {kind: model}")
     if references is not None and not isinstance(references, Mapping):
         raise TypeError("references must be a dict {name: model} or None")
+    for argument, group in (("models", models), ("references", references or {})):
+        for name, m in group.items():
+            if not isinstance(m, MultiExitNet):
+                raise TypeError(
+                    f"{argument}[{name!r}] must be a MultiExitNet, got {type(m).__name__}"
+                )
     rows = {**models, **(references or {})}
     return pd.DataFrame.from_dict(
         {name: head_row(m, x_test, y_test, input_shape) for name, m in rows.items()},
