@@ -28,7 +28,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ._checks import check_float, check_int, check_labels, check_tensor
 from .models import MultiExitNet
-from .runs import build_for, cached_fit, run_budget, run_data
+from .runs import build_for, cached_fit, fit_budget, run_budget, run_data
 from .schemes import check_alphas
 from .training import History, fit, joint_loss
 
@@ -322,10 +322,8 @@ def run_freezeout(
             data.y_val,
             freeze=freeze,
             alphas=alphas,
-            epochs=epochs,
-            lr=lr,
-            batch_size=batch_size,
             progress=progress,
+            **fit_budget(config),
         )
         times = list(hook.times)
         return dict(h.as_dict(), gradient_count=hook.gradient_count, steps=hook.steps, times=times)

@@ -25,7 +25,7 @@ from .checkpoints import state_fingerprint
 from .cost import count_flops
 from .heads import linear_head
 from .models import MultiExitNet
-from .runs import build_for, cached_fit, check_fits, run_budget, run_data
+from .runs import build_for, cached_fit, check_fits, fit_budget, run_budget, run_data
 from .separate import fit_head, frozen_embeddings
 from .training import History, fit, joint_loss
 
@@ -300,10 +300,8 @@ def run_layerwise(
             data.x_val,
             data.y_val,
             stages=stages,
-            epochs=epochs,
-            lr=lr,
-            batch_size=batch_size,
             progress=progress,
+            **fit_budget(config),
         )
         return {
             "stages": [
@@ -381,10 +379,8 @@ def run_linear_probes(
             data.y_train,
             data.x_test,
             data.y_test,
-            epochs=epochs,
-            lr=lr,
-            batch_size=batch_size,
             progress=progress,
+            **fit_budget(config),
         )
         probes.load_state_dict(trained.state_dict())
         return {}
