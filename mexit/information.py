@@ -32,7 +32,7 @@ from torch import nn
 from ._checks import check_float, check_int, check_labels, check_tensor
 from .data import load_mnist1d
 from .heads import pooled_head
-from .models import MultiExitNet, embedding_shapes
+from .models import MultiExitNet, embedding_shapes, eval_mode
 from .runs import build_for, cached_fit, fit_run, run_budget
 
 LOG2 = math.log(2.0)
@@ -234,13 +234,8 @@ def information_plane(model: MultiExitNet, x: torch.Tensor, y: torch.Tensor, noi
     check_tensor(x, "x", dtype_kind="float")
     check_labels(y, x.shape[0], "y")
     noise, bins = _check_noise(noise), _check_bins(bins)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            hs = model.embeddings(x)
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.inference_mode():
+        hs = model.embeddings(x)
     return {
         "upper": [kernel_information_plane(h, y, noise, "upper") for h in hs],
         "lower": [kernel_information_plane(h, y, noise, "lower") for h in hs],

@@ -24,7 +24,7 @@ from ._checks import check_int, check_labels, check_tensor
 from .checkpoints import state_fingerprint
 from .cost import count_flops
 from .heads import linear_head
-from .models import MultiExitNet
+from .models import MultiExitNet, eval_mode
 from .runs import build_for, cached_fit, check_fits, fit_budget, run_budget, run_data
 from .separate import fit_head, frozen_embeddings
 from .training import History, fit, joint_loss
@@ -43,13 +43,8 @@ class Stage:
 
 
 def _embed(block: nn.Module, h: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    was = block.training
-    block.eval()
-    try:
-        with torch.no_grad():
-            return torch.cat([block(h[s : s + batch_size]) for s in range(0, len(h), batch_size)])
-    finally:
-        block.train(was)
+    with eval_mode(block), torch.no_grad():
+        return torch.cat([block(h[s : s + batch_size]) for s in range(0, len(h), batch_size)])
 
 
 def train_layerwise(
@@ -138,18 +133,17 @@ def saved_activation_bytes(model: nn.Module, x: torch.Tensor, y: torch.Tensor, l
             seen[storage.data_ptr()] = storage.nbytes()
         return t
 
-    was = model.training
     state = {k: v.clone() for k, v in model.state_dict().items()}  # BN statistics move in train
-    model.train()
-    try:
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            outputs = model(x)
-            if loss is None:
-                loss = joint_loss([1.0] * (len(outputs) - 1))
-            loss(outputs, y)
-    finally:
-        model.load_state_dict(state)
-        model.train(was)
+    with eval_mode(model):  # saves every submodule's mode and gives it back on the way out
+        model.train()  # a training step's activations
+        try:
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+                outputs = model(x)
+                if loss is None:
+                    loss = joint_loss([1.0] * (len(outputs) - 1))
+                loss(outputs, y)
+        finally:
+            model.load_state_dict(state)
     return int(sum(seen.values()))
 
 

@@ -22,7 +22,7 @@ from torch import nn
 
 from ._checks import check_float, check_int, check_tensor
 from .data import load_mnist1d
-from .models import MultiExitNet, embedding_shapes
+from .models import MultiExitNet, embedding_shapes, eval_mode
 from .runs import build_for, cached_fit, fit_run, run_budget
 from .training import joint_loss
 
@@ -168,10 +168,8 @@ def teaching_signal_angle(model: MultiExitNet, x: torch.Tensor, y: torch.Tensor)
         y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes)
     ):
         raise ValueError(f"y must hold integer class labels in [0, {num_classes}), got {y!r}")
-    was_training = model.training
-    model.eval()
     angles = []
-    try:
+    with eval_mode(model):
         with torch.no_grad():
             h = x
             feats = []
@@ -188,8 +186,6 @@ def teaching_signal_angle(model: MultiExitNet, x: torch.Tensor, y: torch.Tensor)
                 exact = delta @ head.M
                 cos = F.cosine_similarity(used, exact, dim=1).clamp(-1.0, 1.0)
                 angles.append(float(torch.rad2deg(torch.arccos(cos)).mean()))
-    finally:
-        model.train(was_training)
     return angles
 
 
@@ -254,19 +250,17 @@ def cross_block_gradients(model: MultiExitNet, x: torch.Tensor, exit_block: int)
     check_tensor(x, "x", dtype_kind="float")
     if exit_block not in model.exits:
         raise ValueError(f"exit_block must be one of the exits {model.exits}, got {exit_block!r}")
-    was_training = model.training
-    model.eval()  # eval: the check must not move BatchNorm's running statistics
     model.zero_grad(set_to_none=True)
-    try:
-        out = model(x)[model.exits.index(exit_block)]
-        out.square().sum().backward()
-        reached = {
-            i: any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in b.parameters())
-            for i, b in enumerate(model.blocks, 1)
-        }
-    finally:
-        model.zero_grad(set_to_none=True)
-        model.train(was_training)
+    with eval_mode(model):  # eval: the check must not move BatchNorm's running statistics
+        try:
+            out = model(x)[model.exits.index(exit_block)]
+            out.square().sum().backward()
+            reached = {
+                i: any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in b.parameters())
+                for i, b in enumerate(model.blocks, 1)
+            }
+        finally:
+            model.zero_grad(set_to_none=True)
     return reached
 
 

@@ -43,7 +43,7 @@ from .inference import (
     max_probability,
     normalized_entropy,
 )
-from .models import MultiExitNet
+from .models import MultiExitNet, eval_mode
 from .timing import time_ab
 
 # accuracies are counts / N, computed in float32 by some callers: compare with this slack
@@ -673,13 +673,11 @@ def measure_speedup(
         raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
     check_tensor(x, "x", dtype_kind="float")
     batch_size = check_int(batch_size, "batch_size", low=1)
-    if costs is None:
-        costs = measure_costs(model, tuple(x.shape[1:]))
     plain = model.with_exits(())
     batches = [x[s : s + batch_size] for s in range(0, x.shape[0], batch_size)]
-    was = model.training
-    model.eval()
-    try:
+    with eval_mode(model):  # every submodule gets its own mode back, whatever runs inside
+        if costs is None:
+            costs = measure_costs(model, tuple(x.shape[1:]))
 
         def run_full():
             with torch.inference_mode():
@@ -694,8 +692,6 @@ def measure_speedup(
                 spent.append(early_exit_predict(model, b, thresholds, criterion, costs).flops)
 
         t = time_ab(run_full, run_exit, repeats=repeats, threads=threads)
-    finally:
-        model.train(was)
     flop_ratio = costs.full / float(torch.cat(spent).mean())
     return Speedup(
         batch_size, t.seconds_a, t.seconds_b, t.ratio, t.ratio_low, t.ratio_high, flop_ratio

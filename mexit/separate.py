@@ -25,7 +25,7 @@ from .checkpoints import state_fingerprint
 from .cost import CostProfile, count_flops, measure_costs
 from .heads import HEAD_KINDS as NEURAL_KINDS
 from .heads import make_head
-from .models import MultiExitNet
+from .models import MultiExitNet, eval_mode
 from .runs import cached_fit, check_fits, run_budget, run_data
 from .training import fit, joint_loss
 
@@ -233,12 +233,8 @@ def frozen_embeddings(model: MultiExitNet, x: torch.Tensor, batch_size: int = 10
         raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
     check_tensor(x, "x", dtype_kind="float")
     batch_size = check_int(batch_size, "batch_size", low=1)
-    was = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         chunks = [model.embeddings(x[s : s + batch_size]) for s in range(0, len(x), batch_size)]
-    finally:
-        model.train(was)
     return [torch.cat([c[i] for c in chunks]) for i in range(model.num_blocks)]
 
 
@@ -285,11 +281,8 @@ def fit_head(
     seconds = time.perf_counter() - start
     accuracy = None
     if h_val is not None:
-        was = head.training
-        head.eval()
-        with torch.no_grad():
+        with eval_mode(head), torch.no_grad():
             accuracy = float((head(h_val).argmax(-1) == y_val).float().mean())
-        head.train(was)
     return {"seconds": seconds, "val_accuracy": accuracy}
 
 
@@ -419,7 +412,8 @@ def exit_costs(model: MultiExitNet, input_shape) -> CostProfile:
     """γ_f of `mexit.cost.measure_costs`, and every head's γ_c from `head_flops`: pooling
     counted for neural and scikit-learn heads alike (FlopCounterMode sees neither a tree's
     comparisons nor an average pool)."""
-    costs = measure_costs(model, input_shape)
+    with eval_mode(model):  # measure_costs must not hand the submodules back one mode for all
+        costs = measure_costs(model, input_shape)
     shapes = [tuple(h.shape[1:]) for h in frozen_embeddings(model, torch.zeros(1, *input_shape))]
     gamma_c = {int(k): head_flops(head, shapes[int(k) - 1]) for k, head in model.heads.items()}
     return CostProfile(costs.gamma_f, gamma_c)
@@ -497,11 +491,8 @@ def head_row(model: MultiExitNet, x_test: torch.Tensor, y_test: torch.Tensor, in
     check_tensor(x_test, "x_test", dtype_kind="float")
     check_labels(y_test, x_test.shape[0], "y_test")
     costs = exit_costs(model, input_shape)
-    was = model.training
-    model.eval()
-    with torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         outputs = model(x_test)
-    model.train(was)
     row = {
         f"exit {i} (%)": 100 * float((o.argmax(-1) == y_test).float().mean())
         for i, o in zip(model.exits, outputs)

@@ -171,3 +171,13 @@ def test_combination_rows_compare_with_the_reference(tiny_mlp, make_inputs):
     )
     assert avg["weights (exits 1..L) or mean gates"] == [round(1 / 3, 2)] * 3
     assert len(g["weights (exits 1..L) or mean gates"]) == 2  # one mean gate per early exit
+
+
+def test_fit_alpha_gives_each_submodule_its_mode_back(tiny_mlp, make_inputs):
+    model = CombinedOutput(tiny_mlp, "softmax").train()
+    model.heads["1"].eval()  # one submodule deliberately in eval mode
+    modes = {name: m.training for name, m in model.named_modules()}
+    x = make_inputs(12, (1, 6))
+    mexit.combined.fit_alpha(model, x, torch.arange(12) % 4, steps=2)
+    assert {name: m.training for name, m in model.named_modules()} == modes
+    assert model.training and not model.heads["1"].training

@@ -190,3 +190,13 @@ def test_train_sign_caches_per_sense_and_seed(tmp_path):
     information.train_sign("maximise", epochs=1, seed=1, root=tmp_path, progress=False)
     names = sorted(p.name.rsplit("_", 1)[0] for p in (tmp_path / "checkpoints").glob("*.pt"))
     assert names == ["ib_sign_maximise_seed1", "ib_sign_minimise_seed0"]
+
+
+def test_information_plane_gives_each_submodule_its_mode_back(tiny_cnn, make_inputs):
+    model = tiny_cnn.train()
+    model.blocks[1].eval()  # one submodule deliberately in eval mode
+    modes = {name: m.training for name, m in model.named_modules()}
+    x, y = make_inputs(12, (1, 16)), torch.arange(12) % 5
+    information.information_plane(model, x, y, bins=4)
+    assert {name: m.training for name, m in model.named_modules()} == modes
+    assert model.training and not model.blocks[1].training

@@ -194,3 +194,14 @@ def test_training_flops_match_a_hand_count():
     assert layerwise.training_flops(model, x, y, epochs=2, n_train=10, scheme="joint") == (
         2 * 10 * joint
     )
+
+
+def test_activation_bytes_give_each_submodule_its_mode_back(tiny_cnn, make_inputs):
+    model = tiny_cnn.train()
+    model.blocks[2].eval()  # one submodule deliberately in eval mode
+    modes = {name: m.training for name, m in model.named_modules()}
+    x, y = make_inputs(8, (1, 16)), torch.arange(8) % 5
+    assert saved_activation_bytes(model, x, y) > 0
+    assert len(stage_activation_bytes(model, x, y)) == len(model.exits)
+    assert {name: m.training for name, m in model.named_modules()} == modes
+    assert model.training and not model.blocks[2].training

@@ -218,3 +218,14 @@ def test_plot_rule_comparison_draws_every_rule():
     left, right = fig.axes[:2]
     assert len(left.patches) == 8 and len(right.lines) == 2  # 2 rules × 4 exits; 1 curve + 90°
     plt.close(fig)
+
+
+def test_angle_and_gradient_checks_give_each_submodule_its_mode_back(tiny_cnn, make_inputs):
+    model = local.local_learning_model(tiny_cnn, (1, 16), feedback="sign").train()
+    model.blocks[1].eval()  # one submodule deliberately in eval mode
+    modes = {name: m.training for name, m in model.named_modules()}
+    x, y = make_inputs(8, (1, 16)), torch.arange(8) % 5
+    assert len(local.teaching_signal_angle(model, x, y)) == len(model.exits)
+    assert local.cross_block_gradients(model, x, model.exits[0])[1]
+    assert {name: m.training for name, m in model.named_modules()} == modes
+    assert model.training and not model.blocks[1].training

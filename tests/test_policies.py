@@ -259,3 +259,12 @@ def test_speedup_verdict_follows_the_interval():
     for low, high in ((0.9, 1.4), (1.0, 1.4), (0.8, 1.0)):
         v = s(low, 1.1, high).verdict()
         assert v.startswith("no measurable difference") and "faster" not in v
+
+
+def test_measure_speedup_gives_each_submodule_its_mode_back(tiny_cnn, make_inputs):
+    model = tiny_cnn.train()
+    model.heads["1"].eval()  # one submodule deliberately in eval mode
+    modes = {name: m.training for name, m in model.named_modules()}
+    measure_speedup(model, make_inputs(10, (1, 16)), 0.5, batch_size=5, repeats=1)
+    assert {name: m.training for name, m in model.named_modules()} == modes
+    assert model.training and not model.heads["1"].training

@@ -254,3 +254,14 @@ def test_head_table_has_one_row_per_model_with_counted_costs(tiny_cnn, make_inpu
         sum(r["seconds"] for r in reports.values())
     )
     assert math.isnan(table.loc["joint", "fit s, all heads (when trained)"])
+
+
+def test_embeddings_and_rows_give_each_submodule_its_mode_back(tiny_cnn, make_inputs):
+    model = tiny_cnn.train()
+    model.blocks[0].eval()  # one submodule deliberately in eval mode
+    modes = {name: m.training for name, m in model.named_modules()}
+    x, y = make_inputs(10, (1, 16)), torch.arange(10) % 5
+    assert len(frozen_embeddings(model, x, batch_size=4)) == model.num_blocks
+    assert "exit 1 (%)" in separate.head_row(model, x, y, (1, 16))
+    assert {name: m.training for name, m in model.named_modules()} == modes
+    assert model.training and not model.blocks[0].training
