@@ -3,7 +3,10 @@
 Every chapter module's `run_*` / `train_*` helper goes through `cached_fit`, so a run is
 cached, seeded and named the same way everywhere: the file is
 `<name>_seed<seed>_<hash of the config>.pt` (`checkpoints.cache_name`), so runs with other
-settings or seeds never overwrite one another.
+settings or seeds never overwrite one another. Around it: `run_budget` checks a run's
+epochs, lr, batch size and seed; `run_data` loads its dataset; `build_for` sizes a named
+backbone from the data (or says what does not fit); `check_fits` checks a model handed in
+against the data; `fit_run` trains at the config's budget.
 """
 
 from __future__ import annotations
@@ -103,12 +106,20 @@ def run_budget(*, epochs, lr, seed, batch_size=None) -> dict:
 def fit_budget(config: dict) -> dict:
     """The keyword arguments of `fit` (and of the chapters' own trainers) that a run's config
     fixes: its "epochs", "lr" and, when it holds one, "batch_size"."""
+    if not isinstance(config, dict):
+        raise TypeError(f"config must be a dict, got {type(config).__name__}")
+    if "epochs" not in config or "lr" not in config:
+        raise ValueError(f"config must hold the run's 'epochs' and 'lr', got keys {sorted(config)}")
     return {k: config[k] for k in ("epochs", "lr", "batch_size") if k in config}
 
 
 def fit_run(model: torch.nn.Module, data: DataBundle, config: dict, **kwargs) -> History:
     """`fit_bundle(model, data, ...)` at the run's `fit_budget(config)`; `kwargs` (loss,
     progress, desc, ...) go to `fit` as they are. The `train` of most `cached_fit` runs."""
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    if not isinstance(data, DataBundle):
+        raise TypeError(f"data must be a DataBundle, got {type(data).__name__}")
     return fit_bundle(model, data, **{**fit_budget(config), **kwargs})
 
 

@@ -412,6 +412,8 @@ def exit_costs(model: MultiExitNet, input_shape) -> CostProfile:
     """γ_f of `mexit.cost.measure_costs`, and every head's γ_c from `head_flops`: pooling
     counted for neural and scikit-learn heads alike (FlopCounterMode sees neither a tree's
     comparisons nor an average pool)."""
+    if not isinstance(model, MultiExitNet):
+        raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
     with eval_mode(model):  # measure_costs must not hand the submodules back one mode for all
         costs = measure_costs(model, input_shape)
     shapes = [tuple(h.shape[1:]) for h in frozen_embeddings(model, torch.zeros(1, *input_shape))]

@@ -25,6 +25,7 @@ from mexit import (
     local,
     placement,
     policies,
+    runs,
     schemes,
     separate,
     tiers,
@@ -45,7 +46,21 @@ with mexit.checkpoints.preserved_rng():  # tiny fixtures, without moving the glo
     HEADS = {1: 0.5, 2: 0.5, 3: 0.5}
     LONG_X = torch.zeros(5, 1, 6, dtype=torch.long)
     MNIST1D_MLP = mexit.mlp(input_shape=(1, 40), widths=(8, 8), num_classes=10)
+    FOUR_CLASSES = mexit.mlp(input_shape=(1, 6), widths=(4, 4), num_classes=4)
 EMPTY = torch.zeros(0, 3)
+TINY = mexit.data.DataBundle("tiny", X, Y, X, Y, X, Y, ("a", "b", "c"), (1, 6))
+IMAGES = mexit.data.DataBundle(
+    "images",
+    X.reshape(5, 1, 2, 3),
+    Y,
+    X.reshape(5, 1, 2, 3),
+    Y,
+    X.reshape(5, 1, 2, 3),
+    Y,
+    ("a", "b", "c"),
+    (1, 2, 3),
+)
+RUN = dict(name="run", config={"seed": 0}, build=lambda: MODEL, train=lambda model: {})
 
 
 def gated_model():
@@ -1198,6 +1213,86 @@ CASES += [
     ("train_small_network", dict(channels=(8, 0)), ValueError, "channel width"),
     ("train_small_network", dict(epochs=0), ValueError, "^epochs must"),
     ("train_small_network", dict(seed=-1), ValueError, "^seed must"),
+]
+
+CASES += [
+    # ---------------------------------------------------------------- runs
+    (runs.cached_fit, RUN | dict(name="a/b"), ValueError, r"^name must"),
+    (runs.cached_fit, RUN | dict(config=[("seed", 0)]), TypeError, r"^config must"),
+    (runs.cached_fit, RUN | dict(config={"epochs": 1}), ValueError, r"^config must"),
+    (runs.cached_fit, RUN | dict(config={"seed": -1}), ValueError, r"^config\['seed'\] must"),
+    (runs.cached_fit, RUN | dict(train="fit"), TypeError, r"^train must"),
+    (runs.build_for, dict(model="resnet", model_kwargs={}, data=TINY), ValueError, r"^model must"),
+    (
+        runs.build_for,
+        dict(model="mlp", model_kwargs=[], data=TINY),
+        TypeError,
+        r"^model_kwargs must",
+    ),
+    (
+        runs.build_for,
+        dict(model="mnist1d_cnn", model_kwargs={}, data=IMAGES),
+        ValueError,
+        r"^model=",
+    ),
+    (runs.build_for, dict(model="cnn2d", model_kwargs={}, data=TINY), ValueError, r"^model="),
+    (
+        runs.build_for,
+        dict(model="mlp", model_kwargs={"num_classes": 4}, data=TINY),
+        ValueError,
+        r"^model='mlp' with model_kwargs=\{'num_classes': 4\} gives \[4\] logits",
+    ),
+    (runs.check_fits, dict(module="net", data=TINY, argument="base"), TypeError, r"^base must"),
+    (runs.check_fits, dict(module=MODEL, data="tiny", argument="base"), TypeError, r"^data must"),
+    (
+        runs.check_fits,
+        dict(module=FOUR_CLASSES, data=TINY, argument="base"),
+        ValueError,
+        r"^base gives \[4\] logits per exit",
+    ),
+    (
+        runs.check_fits,
+        dict(module=MNIST1D_MLP, data=TINY, argument="base"),
+        ValueError,
+        r"^base does not fit",
+    ),
+    (runs.fit_budget, dict(config=[1]), TypeError, r"^config must"),
+    (runs.fit_budget, dict(config={"lr": 0.1}), ValueError, r"^config must"),
+    (runs.fit_budget, dict(config={"epochs": 1}), ValueError, r"^config must"),
+    (
+        runs.fit_run,
+        dict(model="net", data=TINY, config={"epochs": 1, "lr": 0.1}),
+        TypeError,
+        r"^model must",
+    ),
+    (
+        runs.fit_run,
+        dict(model=MODEL, data="tiny", config={"epochs": 1, "lr": 0.1}),
+        TypeError,
+        r"^data must",
+    ),
+    (runs.fit_run, dict(model=MODEL, data=TINY, config={"lr": 0.1}), ValueError, r"^config must"),
+    (runs.run_budget, dict(epochs=0, lr=0.1, seed=0), ValueError, r"^epochs must"),
+    (runs.run_budget, dict(epochs=1, lr=0.0, seed=0), ValueError, r"^lr must"),
+    (runs.run_budget, dict(epochs=1, lr=float("inf"), seed=0), ValueError, r"^lr must"),
+    (runs.run_budget, dict(epochs=1, lr=0.1, seed=-1), ValueError, r"^seed must"),
+    (
+        runs.run_budget,
+        dict(epochs=1, lr=0.1, seed=0, batch_size=0),
+        ValueError,
+        r"^batch_size must",
+    ),
+    (runs.run_data, dict(dataset=3), TypeError, r"^dataset must"),
+    (runs.run_data, dict(dataset="nope"), ValueError, r"^dataset must"),
+    (runs.run_data, dict(dataset="MNIST1D"), ValueError, r"^dataset must"),
+    # run_* helpers handed a dataset or a model that does not fit: named, never inside conv1d
+    ("run_scheme", dict(dataset="digits"), ValueError, r"^model='mnist1d_cnn' reads"),
+    ("run_scheme", dict(dataset="nope"), ValueError, r"^dataset must"),
+    ("run_freezeout", dict(dataset="digits"), ValueError, r"^model='mnist1d_cnn' reads"),
+    ("run_layerwise", dict(model="cnn2d"), ValueError, r"^model='cnn2d' reads"),
+    ("run_combined", dict(), ValueError, r"^base does not fit"),
+    ("run_heads", dict(backbone=MODEL), ValueError, r"^backbone does not fit"),
+    ("run_linear_probes", dict(), ValueError, r"^model does not fit"),
 ]
 
 CACHED = {  # functions that train and cache: called with root=tmp_path, progress=False
