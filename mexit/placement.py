@@ -31,7 +31,7 @@ from ._checks import check_exit_set, check_float, check_int, check_labels, check
 from .cost import CostProfile, cumulative_costs
 from .inference import evaluate_policy, simulate_exits
 from .models import MultiExitNet
-from .policies import ACC_TOL
+from .policies import ACC_TOL, check_target_accuracy
 
 SDN_FRACTIONS = (0.15, 0.30, 0.45, 0.60, 0.75, 0.90)
 
@@ -368,9 +368,7 @@ def optimal_placement(
     if not isinstance(costs, CostProfile):
         raise TypeError(f"costs must be a CostProfile, got {type(costs).__name__}")
     if target_accuracy is not None:
-        target_accuracy = check_float(target_accuracy, "target_accuracy", low=0.0, high=1.0)
-        if target_accuracy == 0.0:
-            raise ValueError("target_accuracy must lie in (0, 1], got 0.0")
+        target_accuracy = check_target_accuracy(target_accuracy)
     threshold = _check_threshold(threshold)
     L = costs.num_blocks
     scores = [

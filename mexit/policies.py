@@ -133,6 +133,14 @@ class LearnedConfidence(nn.Module):
         return self
 
 
+def check_target_accuracy(target_accuracy) -> float:
+    """An accuracy target in (0, 1] (0 would be met by any policy: a target of nothing)."""
+    target = check_float(target_accuracy, "target_accuracy", low=0.0, high=1.0)
+    if target == 0.0:
+        raise ValueError("target_accuracy must lie in (0, 1], got 0.0")
+    return target
+
+
 def _check_policy(criterion: str, learned) -> None:
     if criterion not in POLICIES:
         raise ValueError(f"criterion must be one of {POLICIES}, got {criterion!r}")
@@ -495,9 +503,7 @@ def tune_threshold(
     probs = check_probs(probs)
     labels = check_labels(labels, probs.shape[1])
     _check_policy(criterion, learned)
-    target = check_float(target_accuracy, "target_accuracy", low=0.0, high=1.0)
-    if target == 0.0:
-        raise ValueError("target_accuracy must lie in (0, 1], got 0.0")
+    target = check_target_accuracy(target_accuracy)
     step = check_float(step, "step", low=0.0)
     tol = check_float(tol, "tol", low=0.0)
     max_iter = check_int(max_iter, "max_iter", low=1)
@@ -568,9 +574,7 @@ def per_exit_thresholds(
     probs = check_probs(probs)
     labels = check_labels(labels, probs.shape[1])
     _check_policy(criterion, learned)
-    target = check_float(target_accuracy, "target_accuracy", low=0.0, high=1.0)
-    if target == 0.0:
-        raise ValueError("target_accuracy must lie in (0, 1], got 0.0")
+    target = check_target_accuracy(target_accuracy)
     E, K = probs.shape[0], probs.shape[-1]
     strict, _ = threshold_range(criterion, K)
     sign = _sign(criterion)

@@ -30,6 +30,30 @@ def _explorer_compute(**kwargs):
 
 
 CASES = [
+    (
+        policies.check_target_accuracy,
+        dict(target_accuracy=0.0),
+        ValueError,
+        "^target_accuracy must",
+    ),
+    (
+        policies.check_target_accuracy,
+        dict(target_accuracy=1.5),
+        ValueError,
+        "^target_accuracy must",
+    ),
+    (
+        policies.check_target_accuracy,
+        dict(target_accuracy="0.9"),
+        TypeError,
+        "^target_accuracy must",
+    ),
+    (
+        policies.check_target_accuracy,
+        dict(target_accuracy=float("nan")),
+        ValueError,
+        "^target_accuracy must",
+    ),
     (policies.placement_costs, BASE | dict(costs=GAMMA), TypeError, "^costs must"),
     (policies.placement_costs, BASE | dict(exits=(1, 2, 3)), ValueError, "^exits must"),
     (policies.placement_costs, BASE | dict(exits=(2, 1, 3, 4)), ValueError, "^exits must"),
