@@ -363,7 +363,7 @@ def run_linear_probes(
     ]
     num_classes = len(data.classes)
 
-    def build():  # cached_model seeds the generators first
+    def build():  # cached_fit seeds the generators first
         return nn.ModuleList(linear_head(s, num_classes) for s in shapes)
 
     def train(probes):

@@ -457,7 +457,7 @@ def run_heads(
         version=1,
     )
 
-    def build():  # cached_model seeds the generators first
+    def build():  # cached_fit seeds the generators first
         copy_ = copy.deepcopy(backbone)
         heads = {int(k): h for k, h in copy_.heads.items() if int(k) == L}
         heads.update({e: exit_head(kind, shapes[e - 1], num_classes) for e in exits})
