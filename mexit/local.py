@@ -203,6 +203,17 @@ class DetachedBlock(nn.Module):
         return self.block(h.detach())
 
 
+def _shapes_for(backbone: MultiExitNet, input_shape) -> list[tuple[int, ...]]:
+    """The shapes of h_1..h_L for one input of `input_shape`, or an error naming it."""
+    if not isinstance(input_shape, (tuple, list, torch.Size)):
+        raise TypeError(f"input_shape must be a tuple like (1, 40), got {input_shape!r}")
+    input_shape = tuple(check_int(s, "input_shape entry", low=1) for s in input_shape)
+    try:
+        return embedding_shapes(backbone.blocks, input_shape)
+    except RuntimeError as err:
+        raise ValueError(f"input_shape {input_shape} does not fit backbone: {err}") from None
+
+
 def local_learning_model(
     backbone: MultiExitNet,
     input_shape,
@@ -219,9 +230,7 @@ def local_learning_model(
         raise TypeError(f"backbone must be a MultiExitNet, got {type(backbone).__name__}")
     feedback = check_feedback(feedback)
     seed = check_int(seed, "seed", low=0)
-    if not isinstance(input_shape, (tuple, list, torch.Size)):
-        raise TypeError(f"input_shape must be a tuple like (1, 40), got {input_shape!r}")
-    shapes = embedding_shapes(backbone.blocks, tuple(input_shape))
+    shapes = _shapes_for(backbone, input_shape)
     num_classes = _num_classes(backbone)
     blocks = [b if i == 0 else DetachedBlock(b) for i, b in enumerate(backbone.blocks)]
     heads = {
@@ -386,10 +395,8 @@ def predsim_model(backbone: MultiExitNet, input_shape, output_size: int = 4, see
     input, and a `SimilarityHead` at each exit: the fourth local rule (Nøkland & Eidnes)."""
     if not isinstance(backbone, MultiExitNet):
         raise TypeError(f"backbone must be a MultiExitNet, got {type(backbone).__name__}")
-    if not isinstance(input_shape, (tuple, list, torch.Size)):
-        raise TypeError(f"input_shape must be a tuple like (1, 40), got {input_shape!r}")
     seed = check_int(seed, "seed", low=0)
-    shapes = embedding_shapes(backbone.blocks, tuple(input_shape))
+    shapes = _shapes_for(backbone, input_shape)
     num_classes = _num_classes(backbone)
     blocks = [b if i == 0 else DetachedBlock(b) for i, b in enumerate(backbone.blocks)]
     heads = {

@@ -18,6 +18,25 @@ with mexit.checkpoints.preserved_rng():
 ACC = {"a": [0.1, 0.2, 0.3, 0.4]}
 
 CASES = [
+    # a backbone handed an input_shape it cannot read: named, never an error inside conv1d
+    (
+        local.local_learning_model,
+        dict(backbone=BACKBONE, input_shape=(2, 16)),
+        ValueError,
+        r"^input_shape\b",
+    ),
+    (
+        local.local_learning_model,
+        dict(backbone=BACKBONE, input_shape=(1, 0)),
+        ValueError,
+        r"^input_shape entry must",
+    ),
+    (
+        local.predsim_model,
+        dict(backbone=BACKBONE, input_shape=(3, 16)),
+        ValueError,
+        r"^input_shape\b",
+    ),
     # teaching_signal_angle
     (local.teaching_signal_angle, dict(model="net", x=X, y=Y), TypeError, "^model must"),
     (local.teaching_signal_angle, dict(model=LOCAL, x=X, y=Y[:3]), ValueError, "^y must"),
