@@ -86,15 +86,15 @@ def test_stages_limits_the_number_of_trained_blocks(make_cnn, make_inputs):
 
 def test_train_layerwise_rejects_bad_input(make_cnn, make_inputs):
     x, y = problem(make_inputs)
-    with pytest.raises(ValueError, match="stages"):
+    with pytest.raises(ValueError, match=r"\bstages\b"):
         train_layerwise(make_cnn(), x, y, stages=5)
     with pytest.raises(ValueError, match="needs a head"):
         train_layerwise(make_cnn(exits=(2,)), x, y)
-    with pytest.raises(TypeError, match="MultiExitNet"):
+    with pytest.raises(TypeError, match=r"\bMultiExitNet\b"):
         train_layerwise(torch.nn.Linear(2, 2), x, y)
-    with pytest.raises(ValueError, match="both"):
+    with pytest.raises(ValueError, match=r"\bboth\b"):
         train_layerwise(make_cnn(), x, y, x_val=x)
-    with pytest.raises(ValueError, match="epochs"):
+    with pytest.raises(ValueError, match=r"\bepochs\b"):
         train_layerwise(make_cnn(), x, y, epochs=0)
 
 
