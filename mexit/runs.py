@@ -141,6 +141,8 @@ def check_fits(module: torch.nn.Module, data: DataBundle, argument: str) -> None
             outputs = module(x)
     except RuntimeError as err:
         raise ValueError(f"{argument} does not fit {where}: {err}") from None
+    if isinstance(outputs, torch.Tensor):  # a single-output module: one "exit"
+        outputs = [outputs]
     widths = sorted({int(o.shape[-1]) for o in outputs})
     if widths != [data.num_classes]:
         raise ValueError(
@@ -153,10 +155,12 @@ def build_for(model: str, model_kwargs: dict, data: DataBundle):
     """`build_model(model, **model_kwargs)` sized for `data`: its input shape and number of
     classes fill what `model_kwargs` leaves out; a backbone that cannot read `data`'s inputs
     is a ValueError naming `model` (or `model_kwargs`), never an error inside a convolution."""
-    if model not in MODELS:
+    if not isinstance(model, str) or model not in MODELS:
         raise ValueError(f"model must be one of {tuple(MODELS)}, got {model!r}")
     if not isinstance(model_kwargs, dict):
         raise TypeError(f"model_kwargs must be a dict, got {type(model_kwargs).__name__}")
+    if not isinstance(data, DataBundle):
+        raise TypeError(f"data must be a DataBundle, got {type(data).__name__}")
     keyword, rank = _READS[model]
     shape = tuple(data.input_shape)
     if rank is not None and (len(shape) != rank or (model == "mnist1d_cnn" and shape[0] != 1)):

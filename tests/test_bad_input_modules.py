@@ -1223,6 +1223,8 @@ CASES += [
     (runs.cached_fit, RUN | dict(config={"seed": -1}), ValueError, r"^config\['seed'\] must"),
     (runs.cached_fit, RUN | dict(train="fit"), TypeError, r"^train must"),
     (runs.build_for, dict(model="resnet", model_kwargs={}, data=TINY), ValueError, r"^model must"),
+    (runs.build_for, dict(model=["mlp"], model_kwargs={}, data=TINY), ValueError, r"^model must"),
+    (runs.build_for, dict(model="mlp", model_kwargs={}, data="tiny"), TypeError, r"^data must"),
     (
         runs.build_for,
         dict(model="mlp", model_kwargs=[], data=TINY),
