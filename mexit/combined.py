@@ -26,11 +26,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_float, check_int, check_labels, check_tensor
-from .checkpoints import cache_name, cached_model, state_fingerprint
-from .data import load_dataset
+from .checkpoints import state_fingerprint
 from .gates import GatedExits, OutputGate, combine_recursive, gated_outputs, train_gated
 from .models import MultiExitNet, eval_mode
-from .training import History, fit_bundle
+from .runs import cached_fit, check_fits, fit_run, run_budget, run_data
 
 MODES = ("free", "positive", "softmax", "max", "average")
 LEARNED = ("free", "positive", "softmax")
@@ -141,42 +140,33 @@ def run_combined(
         base=state_fingerprint(base),
         mode=mode,
         dataset=dataset,
-        epochs=check_int(epochs, "epochs", low=1),
-        lr=check_float(lr, "lr", low=0.0),
+        **run_budget(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed),
         alpha_lr=check_float(alpha_lr, "alpha_lr", low=0.0),
-        batch_size=check_int(batch_size, "batch_size", low=1),
-        seed=check_int(seed, "seed", low=0),
         version=1,
     )
 
+    data = run_data(dataset)
+    check_fits(base, data, "base")
+
     def train(net):
-        data = load_dataset(dataset)
         theta = [p for n, p in net.named_parameters() if n != "raw_alpha"]
         groups = [{"params": theta, "lr": lr}]  # fit's one-cycle peaks at each group's lr
         if net.raw_alpha is not None:
             groups.append({"params": [net.raw_alpha], "lr": alpha_lr})
-        h = fit_bundle(
+        return fit_run(
             net,
             data,
-            epochs=epochs,
-            lr=lr,
-            batch_size=batch_size,
+            config,
             loss=net.loss,
             parameters=groups,
             progress=progress,
             desc=f"combined ({mode})",
         )
-        return h.as_dict()
 
-    net, extras = cached_model(
-        cache_name(f"combined_{mode}_seed{config['seed']}", config),
-        config,
-        lambda: CombinedOutput(copy.deepcopy(base), mode),
-        train,
-        root=root,
-        retrain=retrain,
-    )
-    net.history = History.from_dict(net.exits, extras)
+    def build():
+        return CombinedOutput(copy.deepcopy(base), mode)
+
+    net, _ = cached_fit(f"combined_{mode}", config, build, train, root=root, retrain=retrain)
     return net
 
 
@@ -246,12 +236,11 @@ def run_gated(
         gate_bias=check_float(gate_bias, "gate_bias", low=-20.0, high=20.0),
         alpha=check_float(alpha, "alpha", low=0.0),
         dataset=dataset,
-        epochs=check_int(epochs, "epochs", low=1),
-        lr=check_float(lr, "lr", low=0.0),
-        seed=check_int(seed, "seed", low=0),
+        **run_budget(epochs=epochs, lr=lr, seed=seed),
         version=1,
     )
-    data = load_dataset(dataset)
+    data = run_data(dataset)
+    check_fits(base, data, "base")
 
     def build():
         net = copy.deepcopy(base)
@@ -259,18 +248,9 @@ def run_gated(
         return GatedExits(net, data.input_shape, gates=gates)
 
     def train(net):
-        h = train_gated(net, data, lam, alpha=alpha, epochs=epochs, lr=lr, progress=progress)
-        return h.as_dict()
+        return train_gated(net, data, lam, alpha=alpha, epochs=epochs, lr=lr, progress=progress)
 
-    net, extras = cached_model(
-        cache_name(f"gated_eq9_seed{seed}", config),
-        config,
-        build,
-        train,
-        root=root,
-        retrain=retrain,
-    )
-    net.history = History.from_dict(net.exits, extras)
+    net, _ = cached_fit("gated_eq9", config, build, train, root=root, retrain=retrain)
     return net
 
 
@@ -302,6 +282,12 @@ def combination_rows(models: dict, x: torch.Tensor, y: torch.Tensor, *, referenc
     check_labels(y, x.shape[0], "y")
     with eval_mode(reference):
         ref_final = 100 * float((reference(x)[-1].argmax(-1) == y).float().mean())
+    for label, net in models.items():
+        if not isinstance(net, (CombinedOutput, GatedExits)):
+            raise TypeError(
+                f"models[{label!r}] must be a CombinedOutput or a GatedExits, "
+                f"got {type(net).__name__}"
+            )
     rows = []
     for label, net in models.items():
         answer, weights = combined_answer(net, x)

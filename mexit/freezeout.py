@@ -27,9 +27,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ._checks import check_float, check_int, check_labels, check_tensor
-from .checkpoints import cache_name, cached_model
-from .data import load_dataset
-from .models import MultiExitNet, build_model
+from .models import MultiExitNet
+from .runs import build_for, cached_fit, fit_budget, run_budget, run_data
 from .schemes import check_alphas
 from .training import History, fit, joint_loss
 
@@ -309,15 +308,12 @@ def run_freezeout(
         model_kwargs=model_kwargs,
         dataset=dataset,
         alphas=alphas if isinstance(alphas, str) else [float(a) for a in alphas],
-        epochs=check_int(epochs, "epochs", low=1),
-        lr=check_float(lr, "lr", low=0.0),
-        batch_size=check_int(batch_size, "batch_size", low=1),
-        seed=check_int(seed, "seed", low=0),
+        **run_budget(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed),
         version=2,  # 2: frozen layers' batch-norm statistics freeze too
     )
+    data = run_data(dataset)
 
     def train(net):
-        data = load_dataset(dataset)
         h, hook = train_freezeout(
             net,
             data.x_train,
@@ -326,30 +322,17 @@ def run_freezeout(
             data.y_val,
             freeze=freeze,
             alphas=alphas,
-            epochs=epochs,
-            lr=lr,
-            batch_size=batch_size,
             progress=progress,
+            **fit_budget(config),
         )
-        return {
-            "train_loss": h.train_loss,
-            "val_accuracy": h.val_accuracy,
-            "seconds": h.seconds,
-            "gradient_count": hook.gradient_count,
-            "steps": hook.steps,
-            "times": list(hook.times),
-        }
+        times = list(hook.times)
+        return dict(h.as_dict(), gradient_count=hook.gradient_count, steps=hook.steps, times=times)
 
-    prefix = f"{'freezeout' if freeze else 'cosine'}_{model}_seed{config['seed']}"
-    net, extras = cached_model(
-        cache_name(prefix, config),
-        config,
-        lambda: build_model(model, **model_kwargs),
-        train,
-        root=root,
-        retrain=retrain,
-    )
-    net.history = History.from_dict(net.exits, extras)
+    def build():
+        return build_for(model, model_kwargs, data)
+
+    name = f"{'freezeout' if freeze else 'cosine'}_{model}"
+    net, extras = cached_fit(name, config, build, train, root=root, retrain=retrain)
     net.gradient_count = int(extras.get("gradient_count", 0))
     net.steps = int(extras.get("steps", 0))
     net.times = tuple(extras.get("times", ()))

@@ -30,11 +30,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_float, check_int, check_labels, check_tensor
-from .checkpoints import cached_model
 from .data import load_mnist1d
 from .heads import pooled_head
-from .models import MultiExitNet, embedding_shapes, mnist1d_cnn
-from .training import fit_bundle
+from .models import MultiExitNet, embedding_shapes, eval_mode
+from .runs import build_for, cached_fit, fit_run, run_budget
 
 LOG2 = math.log(2.0)
 
@@ -114,7 +113,7 @@ def kernel_mi(a: torch.Tensor, b: torch.Tensor, bandwidth: float | None = None) 
     if b2.shape[0] != n:
         raise ValueError(f"a and b must have the same number of samples, got {n} and {b2.shape[0]}")
     if n < 3:
-        raise ValueError(f"kernel_mi needs at least 3 samples, got {n}")
+        raise ValueError(f"a and b must hold at least 3 samples each, got {n}")
     z = torch.cat([a2, b2], dim=1)
     z = (z - z.mean(0)) / z.std(0).clamp_min(1e-12)
     if bandwidth is None:
@@ -218,6 +217,7 @@ def binned_information_plane(h: torch.Tensor, y: torch.Tensor, bins: int = 30):
     """(I(X;T), I(T;Y)) in bits by binning (Shwartz-Ziv & Tishby): T = the binned h; with
     every x distinct and T a function of x, I(X;T) = H(T) and I(T;Y) = H(T) − H(T|Y).
     Saturates at log2 N once every input has its own bin pattern."""
+    check_tensor(h, "h", dtype_kind="float")
     t = discretize(h, bins)
     check_labels(y, t.shape[0], "y")
     h_t = entropy(t)
@@ -234,13 +234,8 @@ def information_plane(model: MultiExitNet, x: torch.Tensor, y: torch.Tensor, noi
     check_tensor(x, "x", dtype_kind="float")
     check_labels(y, x.shape[0], "y")
     noise, bins = _check_noise(noise), _check_bins(bins)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            hs = model.embeddings(x)
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.inference_mode():
+        hs = model.embeddings(x)
     return {
         "upper": [kernel_information_plane(h, y, noise, "upper") for h in hs],
         "lower": [kernel_information_plane(h, y, noise, "lower") for h in hs],
@@ -374,10 +369,11 @@ def sign_loss(model: MultiExitNet, beta: float, sense: str, noise: float = 0.5):
     return loss
 
 
-def _ib_build(probes: bool = False):
-    backbone = mnist1d_cnn()
-    shapes = embedding_shapes(backbone.blocks, (1, 40))
-    heads = {i: pooled_head(shapes[i - 1], 10, output_size=4) for i in backbone.exits}
+def _ib_build(data, probes: bool = False):
+    """The running example sized from `data`, each head pooling to 4 positions then linear."""
+    backbone = build_for("mnist1d_cnn", {}, data)
+    shapes = embedding_shapes(backbone.blocks, tuple(data.input_shape))
+    heads = {i: pooled_head(shapes[i - 1], data.num_classes, output_size=4) for i in backbone.exits}
     return ib_model(MultiExitNet(list(backbone.blocks), heads), probes=probes)
 
 
@@ -397,30 +393,22 @@ def train_sign(
     returns (model, extras) with the validation history of the probes in extras."""
     if sense not in SENSES:
         raise ValueError(f"sense must be 'maximise' or 'minimise', got {sense!r}")
-    beta = check_float(beta, "beta")
-    if beta < 0:
-        raise ValueError(f"beta must be >= 0, got {beta}")
-    epochs = check_int(epochs, "epochs", low=1)
-    lr = check_float(lr, "lr", low=0.0)
+    beta = check_float(beta, "beta", low=0.0)
+    budget = run_budget(epochs=epochs, lr=lr, seed=seed)
     noise = _check_noise(noise)
-    seed = check_int(seed, "seed", low=0)
-    config = dict(sense=sense, beta=beta, epochs=epochs, lr=lr, noise=noise, seed=seed, version=1)
+    config = dict(sense=sense, beta=beta, noise=noise, **budget, version=1)
+
+    data = load_mnist1d()
 
     def train(model):
-        h = fit_bundle(
-            model,
-            load_mnist1d(),
-            epochs=epochs,
-            lr=lr,
-            loss=sign_loss(model, beta, sense, noise),
-            progress=progress,
-            desc=f"eq. 15, {sense}",
-        )
-        return h.as_dict()
+        loss = sign_loss(model, beta, sense, noise)
+        desc = f"eq. 15, {sense}"
+        return fit_run(model, data, config, loss=loss, progress=progress, desc=desc)
 
-    return cached_model(
-        f"ib_sign_{sense}_seed{seed}", config, lambda: _ib_build(probes=True), train, root=root
-    )
+    def build():
+        return _ib_build(data, probes=True)
+
+    return cached_fit(f"ib_sign_{sense}", config, build, train, root=root)
 
 
 def train_ib(
@@ -436,29 +424,22 @@ def train_ib(
     """Layer-wise (detached blocks) training of the running example, each head pooling its
     feature map to 4 positions then linear, with the local IB loss at trade-off β, cached.
     Returns (model, extras) with the validation history in extras."""
-    beta = check_float(beta, "beta")
-    if beta < 0:
-        raise ValueError(f"beta must be >= 0, got {beta}")
-    epochs = check_int(epochs, "epochs", low=1)
-    lr = check_float(lr, "lr", low=0.0)
+    beta = check_float(beta, "beta", low=0.0)
+    budget = run_budget(epochs=epochs, lr=lr, seed=seed)
     noise = _check_noise(noise)
-    seed = check_int(seed, "seed", low=0)
-    config = dict(beta=beta, epochs=epochs, lr=lr, noise=noise, seed=seed, version=1)
+    config = dict(beta=beta, noise=noise, **budget, version=1)
+
+    data = load_mnist1d()
 
     def train(model):
-        data = load_mnist1d()
-        h = fit_bundle(
-            model,
-            data,
-            epochs=epochs,
-            lr=lr,
-            loss=local_ib_loss(model, beta, noise),
-            progress=progress,
-            desc=f"local IB, β = {beta}",
-        )
-        return h.as_dict()
+        loss = local_ib_loss(model, beta, noise)
+        desc = f"local IB, β = {beta}"
+        return fit_run(model, data, config, loss=loss, progress=progress, desc=desc)
 
-    return cached_model(f"ib_beta_{beta:g}_seed{seed}", config, _ib_build, train, root=root)
+    def build():
+        return _ib_build(data)
+
+    return cached_fit(f"ib_beta_{beta:g}", config, build, train, root=root)
 
 
 def train_joint_with_plane(
@@ -475,17 +456,14 @@ def train_joint_with_plane(
     """Joint training (eq. 6) of the running example, recording the information plane of
     every layer after every epoch on `samples` validation inputs. Cached; returns (model,
     extras) with extras["plane"][epoch]["upper" | "lower" | "binning"][layer] = (I_XT, I_TY)."""
-    epochs = check_int(epochs, "epochs", low=1)
+    budget = run_budget(epochs=epochs, lr=lr, seed=seed)
     samples = check_int(samples, "samples", low=10)
     noise, bins = _check_noise(noise), _check_bins(bins)
-    lr = check_float(lr, "lr", low=0.0)
-    seed = check_int(seed, "seed", low=0)
-    config = dict(
-        epochs=epochs, lr=lr, samples=samples, noise=noise, bins=bins, seed=seed, version=2
-    )
+    config = dict(samples=samples, noise=noise, bins=bins, **budget, version=2)
+
+    data = load_mnist1d()
 
     def train(model):
-        data = load_mnist1d()
         xs, ys = data.x_val[:samples], data.y_val[:samples]
         steps_per_epoch = -(-data.x_train.shape[0] // 128)
         planes = [information_plane(model, xs, ys, noise, bins)]
@@ -495,11 +473,10 @@ def train_joint_with_plane(
                 planes.append(information_plane(m, xs, ys, noise, bins))
                 m.train()
 
-        h = fit_bundle(
+        h = fit_run(
             model,
             data,
-            epochs=epochs,
-            lr=lr,
+            config,
             batch_size=128,
             on_step=on_step,
             progress=progress,
@@ -507,4 +484,7 @@ def train_joint_with_plane(
         )
         return {"val_accuracy": h.val_accuracy, "seconds": h.seconds, "plane": planes}
 
-    return cached_model(f"ib_joint_plane_seed{seed}", config, mnist1d_cnn, train, root=root)
+    def build():
+        return build_for("mnist1d_cnn", {}, data)
+
+    return cached_fit("ib_joint_plane", config, build, train, root=root)

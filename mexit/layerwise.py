@@ -20,12 +20,12 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ._checks import check_float, check_int, check_labels, check_tensor
-from .checkpoints import cache_name, cached_model, state_fingerprint
+from ._checks import check_int, check_labels, check_tensor
+from .checkpoints import state_fingerprint
 from .cost import count_flops
-from .data import load_dataset
 from .heads import linear_head
-from .models import MultiExitNet, build_model
+from .models import MultiExitNet, eval_mode
+from .runs import build_for, cached_fit, check_fits, fit_budget, run_budget, run_data
 from .separate import fit_head, frozen_embeddings
 from .training import History, fit, joint_loss
 
@@ -43,13 +43,8 @@ class Stage:
 
 
 def _embed(block: nn.Module, h: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    was = block.training
-    block.eval()
-    try:
-        with torch.no_grad():
-            return torch.cat([block(h[s : s + batch_size]) for s in range(0, len(h), batch_size)])
-    finally:
-        block.train(was)
+    with eval_mode(block), torch.no_grad():
+        return torch.cat([block(h[s : s + batch_size]) for s in range(0, len(h), batch_size)])
 
 
 def train_layerwise(
@@ -138,18 +133,17 @@ def saved_activation_bytes(model: nn.Module, x: torch.Tensor, y: torch.Tensor, l
             seen[storage.data_ptr()] = storage.nbytes()
         return t
 
-    was = model.training
     state = {k: v.clone() for k, v in model.state_dict().items()}  # BN statistics move in train
-    model.train()
-    try:
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            outputs = model(x)
-            if loss is None:
-                loss = joint_loss([1.0] * (len(outputs) - 1))
-            loss(outputs, y)
-    finally:
-        model.load_state_dict(state)
-        model.train(was)
+    with eval_mode(model):  # saves every submodule's mode and gives it back on the way out
+        model.train()  # a training step's activations
+        try:
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+                outputs = model(x)
+                if loss is None:
+                    loss = joint_loss([1.0] * (len(outputs) - 1))
+                loss(outputs, y)
+        finally:
+            model.load_state_dict(state)
     return int(sum(seen.values()))
 
 
@@ -287,15 +281,12 @@ def run_layerwise(
         model_kwargs=model_kwargs,
         dataset=dataset,
         stages=stages,
-        epochs=check_int(epochs, "epochs", low=1),
-        lr=check_float(lr, "lr", low=0.0),
-        batch_size=check_int(batch_size, "batch_size", low=1),
-        seed=check_int(seed, "seed", low=0),
+        **run_budget(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed),
         version=1,
     )
+    data = run_data(dataset)
 
     def train(net):
-        data = load_dataset(dataset)
         report = train_layerwise(
             net,
             data.x_train,
@@ -303,10 +294,8 @@ def run_layerwise(
             data.x_val,
             data.y_val,
             stages=stages,
-            epochs=epochs,
-            lr=lr,
-            batch_size=batch_size,
             progress=progress,
+            **fit_budget(config),
         )
         return {
             "stages": [
@@ -322,14 +311,10 @@ def run_layerwise(
             ]
         }
 
-    net, extras = cached_model(
-        cache_name(f"lt_{model}_seed{config['seed']}", config),
-        config,
-        lambda: build_model(model, **model_kwargs),
-        train,
-        root=root,
-        retrain=retrain,
-    )
+    def build():
+        return build_for(model, model_kwargs, data)
+
+    net, extras = cached_fit(f"lt_{model}", config, build, train, root=root, retrain=retrain)
     net.stages = [
         Stage(
             block=s["block"],
@@ -365,22 +350,20 @@ def run_linear_probes(
     Returns the test accuracy of the probe on h_0 = x, h_1, ..., h_L."""
     if not isinstance(model, MultiExitNet):
         raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
-    data = load_dataset(dataset)
     config = dict(
         model=state_fingerprint(model),
         dataset=dataset,
-        epochs=check_int(epochs, "epochs", low=1),
-        lr=check_float(lr, "lr", low=0.0),
-        batch_size=check_int(batch_size, "batch_size", low=1),
-        seed=check_int(seed, "seed", low=0),
+        **run_budget(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed),
         version=1,
     )
+    data = run_data(dataset)
+    check_fits(model, data, "model")
     shapes = [tuple(data.input_shape)] + [
         tuple(h.shape[1:]) for h in frozen_embeddings(model, data.x_test[:1])
     ]
     num_classes = len(data.classes)
 
-    def build():  # cached_model seeds the generators first
+    def build():  # cached_fit seeds the generators first
         return nn.ModuleList(linear_head(s, num_classes) for s in shapes)
 
     def train(probes):
@@ -390,22 +373,13 @@ def run_linear_probes(
             data.y_train,
             data.x_test,
             data.y_test,
-            epochs=epochs,
-            lr=lr,
-            batch_size=batch_size,
             progress=progress,
+            **fit_budget(config),
         )
         probes.load_state_dict(trained.state_dict())
         return {}
 
-    probes, _ = cached_model(
-        cache_name(f"probes_seed{config['seed']}", config),
-        config,
-        build,
-        train,
-        root=root,
-        retrain=retrain,
-    )
+    probes, _ = cached_fit("probes", config, build, train, root=root, retrain=retrain)
     hs = [data.x_test] + frozen_embeddings(model, data.x_test)
     with torch.no_grad():
         return [float((p(h).argmax(-1) == data.y_test).float().mean()) for p, h in zip(probes, hs)]

@@ -21,10 +21,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_float, check_int, check_tensor
-from .checkpoints import cached_model
 from .data import load_mnist1d
-from .models import MultiExitNet, embedding_shapes, mnist1d_cnn
-from .training import fit_bundle, joint_loss
+from .models import MultiExitNet, embedding_shapes, eval_mode
+from .runs import build_for, cached_fit, fit_run, run_budget
+from .training import joint_loss
 
 # backward through M^T (exact), an independent random K, or a K with M's signs
 FEEDBACK_MODES = ("transpose", "random", "sign")
@@ -168,10 +168,8 @@ def teaching_signal_angle(model: MultiExitNet, x: torch.Tensor, y: torch.Tensor)
         y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes)
     ):
         raise ValueError(f"y must hold integer class labels in [0, {num_classes}), got {y!r}")
-    was_training = model.training
-    model.eval()
     angles = []
-    try:
+    with eval_mode(model):
         with torch.no_grad():
             h = x
             feats = []
@@ -188,8 +186,6 @@ def teaching_signal_angle(model: MultiExitNet, x: torch.Tensor, y: torch.Tensor)
                 exact = delta @ head.M
                 cos = F.cosine_similarity(used, exact, dim=1).clamp(-1.0, 1.0)
                 angles.append(float(torch.rad2deg(torch.arccos(cos)).mean()))
-    finally:
-        model.train(was_training)
     return angles
 
 
@@ -205,6 +201,17 @@ class DetachedBlock(nn.Module):
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return self.block(h.detach())
+
+
+def _shapes_for(backbone: MultiExitNet, input_shape) -> list[tuple[int, ...]]:
+    """The shapes of h_1..h_L for one input of `input_shape`, or an error naming it."""
+    if not isinstance(input_shape, (tuple, list, torch.Size)):
+        raise TypeError(f"input_shape must be a tuple like (1, 40), got {input_shape!r}")
+    input_shape = tuple(check_int(s, "input_shape entry", low=1) for s in input_shape)
+    try:
+        return embedding_shapes(backbone.blocks, input_shape)
+    except RuntimeError as err:
+        raise ValueError(f"input_shape {input_shape} does not fit backbone: {err}") from None
 
 
 def local_learning_model(
@@ -223,9 +230,7 @@ def local_learning_model(
         raise TypeError(f"backbone must be a MultiExitNet, got {type(backbone).__name__}")
     feedback = check_feedback(feedback)
     seed = check_int(seed, "seed", low=0)
-    if not isinstance(input_shape, (tuple, list, torch.Size)):
-        raise TypeError(f"input_shape must be a tuple like (1, 40), got {input_shape!r}")
-    shapes = embedding_shapes(backbone.blocks, tuple(input_shape))
+    shapes = _shapes_for(backbone, input_shape)
     num_classes = _num_classes(backbone)
     blocks = [b if i == 0 else DetachedBlock(b) for i, b in enumerate(backbone.blocks)]
     heads = {
@@ -254,19 +259,17 @@ def cross_block_gradients(model: MultiExitNet, x: torch.Tensor, exit_block: int)
     check_tensor(x, "x", dtype_kind="float")
     if exit_block not in model.exits:
         raise ValueError(f"exit_block must be one of the exits {model.exits}, got {exit_block!r}")
-    was_training = model.training
-    model.eval()  # eval: the check must not move BatchNorm's running statistics
     model.zero_grad(set_to_none=True)
-    try:
-        out = model(x)[model.exits.index(exit_block)]
-        out.square().sum().backward()
-        reached = {
-            i: any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in b.parameters())
-            for i, b in enumerate(model.blocks, 1)
-        }
-    finally:
-        model.zero_grad(set_to_none=True)
-        model.train(was_training)
+    with eval_mode(model):  # eval: the check must not move BatchNorm's running statistics
+        try:
+            out = model(x)[model.exits.index(exit_block)]
+            out.square().sum().backward()
+            reached = {
+                i: any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in b.parameters())
+                for i, b in enumerate(model.blocks, 1)
+            }
+        finally:
+            model.zero_grad(set_to_none=True)
     return reached
 
 
@@ -288,40 +291,36 @@ def train_local(
     feedback = check_feedback(feedback)
     if not isinstance(learn_M, bool):
         raise TypeError(f"learn_M must be a bool, got {type(learn_M).__name__}")
-    epochs = check_int(epochs, "epochs", low=1)
-    lr = check_float(lr, "lr", low=0.0)
-    seed = check_int(seed, "seed", low=0)
+    budget = run_budget(epochs=epochs, lr=lr, batch_size=128, seed=seed)
+    seed = budget["seed"]
     if output_size is not None:
         output_size = check_int(output_size, "output_size", low=1)
-    config = dict(
-        feedback=feedback,
-        learn_M=learn_M,
-        epochs=epochs,
-        lr=lr,
-        output_size=output_size,
-        seed=seed,
-        batch_size=128,
-        version=1,
-    )
+    config = dict(feedback=feedback, learn_M=learn_M, output_size=output_size, **budget, version=1)
+
+    data = load_mnist1d()
 
     def build():
-        return local_learning_model(mnist1d_cnn(), (1, 40), feedback, learn_M, output_size, seed)
+        backbone = _backbone_for(data)
+        return local_learning_model(
+            backbone, data.input_shape, feedback, learn_M, output_size, seed
+        )
 
     def train(model):
-        data = load_mnist1d()
-        h = fit_bundle(
+        return fit_run(
             model,
             data,
-            epochs=epochs,
-            lr=lr,
-            batch_size=128,
+            config,
             progress=progress,
             desc=f"local learning ({feedback}, M {'learned' if learn_M else 'fixed'})",
         )
-        return h.as_dict()
 
-    name = f"local_{feedback}_{'learned' if learn_M else 'fixed'}M_seed{seed}"
-    return cached_model(name, config, build, train, root=root)
+    name = f"local_{feedback}_{'learned' if learn_M else 'fixed'}M"
+    return cached_fit(name, config, build, train, root=root)
+
+
+def _backbone_for(data):
+    """The running example's CNN sized from `data` (input length, number of classes)."""
+    return build_for("mnist1d_cnn", {}, data)
 
 
 def similarity_matrix(z: torch.Tensor) -> torch.Tensor:
@@ -396,10 +395,8 @@ def predsim_model(backbone: MultiExitNet, input_shape, output_size: int = 4, see
     input, and a `SimilarityHead` at each exit: the fourth local rule (Nøkland & Eidnes)."""
     if not isinstance(backbone, MultiExitNet):
         raise TypeError(f"backbone must be a MultiExitNet, got {type(backbone).__name__}")
-    if not isinstance(input_shape, (tuple, list, torch.Size)):
-        raise TypeError(f"input_shape must be a tuple like (1, 40), got {input_shape!r}")
     seed = check_int(seed, "seed", low=0)
-    shapes = embedding_shapes(backbone.blocks, tuple(input_shape))
+    shapes = _shapes_for(backbone, input_shape)
     num_classes = _num_classes(backbone)
     blocks = [b if i == 0 else DetachedBlock(b) for i, b in enumerate(backbone.blocks)]
     heads = {
@@ -427,42 +424,32 @@ def train_rule(
     Returns (model, extras) like `train_local`; cached per rule, budget and seed."""
     if rule not in ("backprop", "predsim"):
         raise ValueError(f"rule must be 'backprop' or 'predsim', got {rule!r}")
-    epochs = check_int(epochs, "epochs", low=1)
-    lr = check_float(lr, "lr", low=0.0)
+    budget = run_budget(epochs=epochs, lr=lr, batch_size=128, seed=seed)
+    seed = budget["seed"]
     output_size = check_int(output_size, "output_size", low=1)
-    beta = check_float(beta, "beta", low=0.0)
-    if beta > 1.0:
-        raise ValueError(f"beta must be in [0, 1], got {beta}")
-    seed = check_int(seed, "seed", low=0)
-    config = dict(rule=rule, epochs=epochs, lr=lr, seed=seed, batch_size=128, version=1)
+    beta = check_float(beta, "beta", low=0.0, high=1.0)
+    config = dict(rule=rule, **budget, version=1)
     if rule == "predsim":
         config.update(output_size=output_size, beta=beta)
 
+    data = load_mnist1d()
+
     def build():
         if rule == "backprop":
-            return mnist1d_cnn()
-        return predsim_model(mnist1d_cnn(), (1, 40), output_size, seed)
+            return _backbone_for(data)
+        return predsim_model(_backbone_for(data), data.input_shape, output_size, seed)
 
     def train(model):
-        data = load_mnist1d()
         loss = (
             joint_loss([1.0] * (len(model.exits) - 1))
             if rule == "backprop"
             else predsim_loss(model, beta)
         )
-        h = fit_bundle(
-            model,
-            data,
-            epochs=epochs,
-            lr=lr,
-            batch_size=128,
-            loss=loss,
-            progress=progress,
-            desc=f"{rule} ({epochs} epochs)",
+        return fit_run(
+            model, data, config, loss=loss, progress=progress, desc=f"{rule} ({epochs} epochs)"
         )
-        return h.as_dict()
 
-    return cached_model(f"rule_{rule}_seed{seed}", config, build, train, root=root)
+    return cached_fit(f"rule_{rule}", config, build, train, root=root)
 
 
 def plot_rule_comparison(accuracy: dict, angles: dict, exits, chance: float, title: str = ""):

@@ -31,7 +31,7 @@ from ._checks import check_exit_set, check_float, check_int, check_labels, check
 from .cost import CostProfile, cumulative_costs
 from .inference import evaluate_policy, simulate_exits
 from .models import MultiExitNet
-from .policies import ACC_TOL
+from .policies import ACC_TOL, check_target_accuracy
 
 SDN_FRACTIONS = (0.15, 0.30, 0.45, 0.60, 0.75, 0.90)
 
@@ -209,6 +209,27 @@ def filter_placement(block_costs, head_costs=None, *, exit_rates, th: float) -> 
     )
 
 
+def _check_threshold(threshold) -> float:
+    """The one threshold every exit of a placement shares, in [0, 1]."""
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
+        raise TypeError(f"threshold must be one number in [0, 1], got {threshold!r}")
+    return check_float(threshold, "threshold", low=0.0, high=1.0)
+
+
+def _check_block_probs(probs, costs, name: str = "probs") -> torch.Tensor:
+    """Outputs (L, N, K) of a head at every block of the network `costs` describes."""
+    probs = check_probs(probs, name)
+    if not isinstance(costs, CostProfile):
+        raise TypeError(f"costs must be a CostProfile, got {type(costs).__name__}")
+    L = costs.num_blocks
+    if probs.shape[0] != L:
+        raise ValueError(
+            f"{name} must hold the outputs of a head at every block ({L}), "
+            f"got {probs.shape[0]} exits"
+        )
+    return probs
+
+
 def greedy_walk(probs, costs: CostProfile, *, threshold, th: float, criterion: str = "entropy"):
     """Eq. 5 (Baccarelli et al.) as the survey describes it: walk from the input side to the
     output; at each candidate exit i, run the exit policy on the exits kept so far plus i
@@ -223,18 +244,10 @@ def greedy_walk(probs, costs: CostProfile, *, threshold, th: float, criterion: s
     probs: (L, N, K) outputs of a head at every block; costs: their CostProfile;
     threshold: the shared exit threshold of the policy; TH ∈ [0, 1] (larger keeps more).
     Returns one dict per candidate: exit, reach (I_i), rate (q_i = 1 − cm_i), cm, score, kept."""
-    probs = check_probs(probs)
-    if not isinstance(costs, CostProfile):
-        raise TypeError(f"costs must be a CostProfile, got {type(costs).__name__}")
+    probs = _check_block_probs(probs, costs)
     L = costs.num_blocks
-    if probs.shape[0] != L:
-        raise ValueError(
-            f"probs must hold the outputs of a head at every block ({L}), "
-            f"got {probs.shape[0]} exits"
-        )
     th = check_float(th, "th", low=0.0, high=1.0)
-    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
-        raise TypeError(f"threshold must be one number, got {threshold!r}")
+    threshold = _check_threshold(threshold)
     gamma_f, gamma_c = _check_costs(costs)
     n = probs.shape[1]
     kept, steps = [], []
@@ -267,7 +280,7 @@ def conditional_exit_rates(probs, threshold, criterion: str = "entropy") -> tupl
     exit present. probs: (E, N, K) outputs of the exits (a head at every block).
     Returns E-1 rates (the final exit takes everyone left)."""
     probs = check_probs(probs)
-    idx = simulate_exits(probs, threshold, criterion)
+    idx = simulate_exits(probs, _check_threshold(threshold), criterion)
     E = probs.shape[0]
     counts = torch.bincount(idx, minlength=E).double()
     reach = counts.flip(0).cumsum(0).flip(0)
@@ -291,16 +304,10 @@ def evaluate_placement(
     """Score exit set C: the policy runs on the heads of C ∪ {L} only.
 
     probs: (L, N, K) outputs of a head at every block 1..L; costs: their CostProfile."""
-    probs = check_probs(probs)
+    probs = _check_block_probs(probs, costs)
     labels = check_labels(labels, probs.shape[1])
-    if not isinstance(costs, CostProfile):
-        raise TypeError(f"costs must be a CostProfile, got {type(costs).__name__}")
     L = costs.num_blocks
-    if probs.shape[0] != L:
-        raise ValueError(
-            f"probs must hold the outputs of a head at every block ({L}), "
-            f"got {probs.shape[0]} exits"
-        )
+    threshold = _check_threshold(threshold)
     C = check_exit_set(exits, L)
     rows = [e - 1 for e in C + (L,)]
     r = evaluate_policy(
@@ -361,11 +368,8 @@ def optimal_placement(
     if not isinstance(costs, CostProfile):
         raise TypeError(f"costs must be a CostProfile, got {type(costs).__name__}")
     if target_accuracy is not None:
-        target_accuracy = check_float(target_accuracy, "target_accuracy", low=0.0, high=1.0)
-        if target_accuracy == 0.0:
-            raise ValueError("target_accuracy must lie in (0, 1], got 0.0")
-    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
-        raise TypeError(f"threshold must be one number in [0, 1], got {threshold!r}")
+        target_accuracy = check_target_accuracy(target_accuracy)
+    threshold = _check_threshold(threshold)
     L = costs.num_blocks
     scores = [
         evaluate_placement(probs, labels, costs, C, threshold, criterion)
@@ -391,6 +395,16 @@ def optimal_placement(
     )
 
 
+def _candidate_score(search: PlacementSearch, exits) -> PlacementScore:
+    try:
+        return search.score(exits)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"candidates must hold exit sets of search, got {exits!r} "
+            f"(search scored {len(search.scores)} sets)"
+        ) from None
+
+
 def best_feasible(search: PlacementSearch, candidates) -> PlacementScore | None:
     """The cheapest of the exit sets `candidates` that meets `search`'s target accuracy, or None
     when none of them does (e.g. the sets of eq. 5 over a grid of TH)."""
@@ -398,7 +412,7 @@ def best_feasible(search: PlacementSearch, candidates) -> PlacementScore | None:
         raise TypeError(f"search must be a PlacementSearch, got {type(search).__name__}")
     if isinstance(candidates, (str, bytes)) or not isinstance(candidates, (Sequence, set)):
         raise TypeError(f"candidates must be a collection of exit sets, got {candidates!r}")
-    scores = [search.score(C) for C in candidates]
+    scores = [_candidate_score(search, C) for C in candidates]
     ok = [s for s in scores if search.meets_target(s.exits)]
     return min(ok, key=lambda s: (s.mean_flops, len(s.exits))) if ok else None
 
@@ -510,6 +524,7 @@ def eq4_table(probs, labels, costs: CostProfile, *, threshold, criterion: str = 
 
     if not isinstance(costs, CostProfile):
         raise TypeError(f"costs must be a CostProfile, got {type(costs).__name__}")
+    threshold = _check_threshold(threshold)
     L = costs.num_blocks
     every = tuple(range(1, L))
     with_all = evaluate_placement(probs, labels, costs, every, threshold, criterion)
@@ -553,6 +568,10 @@ def placement_table(search: PlacementSearch, candidates, *, test_probs, test_lab
         raise TypeError(f"search must be a PlacementSearch, got {type(search).__name__}")
     if not isinstance(candidates, Mapping):
         raise TypeError(f"candidates must be a dict {{name: exit set}}, got {candidates!r}")
+    test_probs = _check_block_probs(test_probs, costs, "test_probs")
+    check_labels(test_labels, test_probs.shape[1], "test_labels")
+    for C in candidates.values():
+        _candidate_score(search, C)
     named = {**candidates, "exhaustive optimum": search.best.exits}
     rows = []
     for name, C in named.items():
@@ -696,18 +715,14 @@ def placement_backbone(
     """A deeper MNIST-1D CNN (default L = 6, so 2^5 = 32 exit sets) with a pooled head after
     every block, trained jointly (eq. 6, every α_i = 1) once and cached: every candidate exit
     is trained up front, so choosing an exit set never retrains. `model.history` is attached."""
-    from .checkpoints import cached_model
     from .data import load_mnist1d
     from .models import mnist1d_cnn
-    from .training import History, fit_bundle
+    from .runs import cached_fit, fit_run, run_budget
 
     config = dict(
-        channels=[check_int(c, "channel width", low=1) for c in channels],
-        strides=[check_int(s, "stride", low=1) for s in strides],
-        epochs=check_int(epochs, "epochs", low=1),
-        lr=check_float(lr, "lr", low=0.0),
-        batch_size=check_int(batch_size, "batch_size", low=1),
-        seed=check_int(seed, "seed", low=0),
+        channels=[check_int(c, f"channels[{i}]", low=1) for i, c in enumerate(channels)],
+        strides=[check_int(s, f"strides[{i}]", low=1) for i, s in enumerate(strides)],
+        **run_budget(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed),
         version=1,
     )
 
@@ -715,19 +730,9 @@ def placement_backbone(
         return mnist1d_cnn(channels=tuple(config["channels"]), strides=tuple(config["strides"]))
 
     def train(model):
-        data = load_mnist1d()
-        h = fit_bundle(
-            model,
-            data,
-            epochs=epochs,
-            lr=lr,
-            batch_size=batch_size,
-            progress=progress,
-            desc="training the L=6 CNN",
-        )
-        return h.as_dict()
+        desc = "training the L=6 CNN"
+        return fit_run(model, load_mnist1d(), config, progress=progress, desc=desc)
 
-    name = f"placement_cnn{len(config['channels'])}_seed{config['seed']}"
-    model, extras = cached_model(name, config, build, train, root=root, retrain=retrain)
-    model.history = History.from_dict(model.exits, extras)
+    name = f"placement_cnn{len(config['channels'])}"
+    model, _ = cached_fit(name, config, build, train, root=root, retrain=retrain)
     return model

@@ -43,7 +43,7 @@ from .inference import (
     max_probability,
     normalized_entropy,
 )
-from .models import MultiExitNet
+from .models import MultiExitNet, eval_mode
 from .timing import time_ab
 
 # accuracies are counts / N, computed in float32 by some callers: compare with this slack
@@ -131,6 +131,14 @@ class LearnedConfidence(nn.Module):
                 opt.step(closure)
         self.eval()
         return self
+
+
+def check_target_accuracy(target_accuracy) -> float:
+    """An accuracy target in (0, 1] (0 would be met by any policy: a target of nothing)."""
+    target = check_float(target_accuracy, "target_accuracy", low=0.0, high=1.0)
+    if target == 0.0:
+        raise ValueError("target_accuracy must lie in (0, 1], got 0.0")
+    return target
 
 
 def _check_policy(criterion: str, learned) -> None:
@@ -495,9 +503,7 @@ def tune_threshold(
     probs = check_probs(probs)
     labels = check_labels(labels, probs.shape[1])
     _check_policy(criterion, learned)
-    target = check_float(target_accuracy, "target_accuracy", low=0.0, high=1.0)
-    if target == 0.0:
-        raise ValueError("target_accuracy must lie in (0, 1], got 0.0")
+    target = check_target_accuracy(target_accuracy)
     step = check_float(step, "step", low=0.0)
     tol = check_float(tol, "tol", low=0.0)
     max_iter = check_int(max_iter, "max_iter", low=1)
@@ -568,9 +574,7 @@ def per_exit_thresholds(
     probs = check_probs(probs)
     labels = check_labels(labels, probs.shape[1])
     _check_policy(criterion, learned)
-    target = check_float(target_accuracy, "target_accuracy", low=0.0, high=1.0)
-    if target == 0.0:
-        raise ValueError("target_accuracy must lie in (0, 1], got 0.0")
+    target = check_target_accuracy(target_accuracy)
     E, K = probs.shape[0], probs.shape[-1]
     strict, _ = threshold_range(criterion, K)
     sign = _sign(criterion)
@@ -673,13 +677,11 @@ def measure_speedup(
         raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
     check_tensor(x, "x", dtype_kind="float")
     batch_size = check_int(batch_size, "batch_size", low=1)
-    if costs is None:
-        costs = measure_costs(model, tuple(x.shape[1:]))
     plain = model.with_exits(())
     batches = [x[s : s + batch_size] for s in range(0, x.shape[0], batch_size)]
-    was = model.training
-    model.eval()
-    try:
+    with eval_mode(model):  # every submodule gets its own mode back, whatever runs inside
+        if costs is None:
+            costs = measure_costs(model, tuple(x.shape[1:]))
 
         def run_full():
             with torch.inference_mode():
@@ -694,8 +696,6 @@ def measure_speedup(
                 spent.append(early_exit_predict(model, b, thresholds, criterion, costs).flops)
 
         t = time_ab(run_full, run_exit, repeats=repeats, threads=threads)
-    finally:
-        model.train(was)
     flop_ratio = costs.full / float(torch.cat(spent).mean())
     return Speedup(
         batch_size, t.seconds_a, t.seconds_b, t.ratio, t.ratio_low, t.ratio_high, flop_ratio

@@ -20,11 +20,10 @@ from collections.abc import Sequence
 import torch
 
 from ._checks import check_float, check_int
-from .checkpoints import cache_name, cached_model
-from .data import load_dataset
 from .gradients import GradientNormRecorder, LossRecorder
-from .models import MultiExitNet, build_model
-from .training import History, fit_bundle, joint_loss
+from .models import MultiExitNet
+from .runs import build_for, cached_fit, fit_run, run_budget, run_data
+from .training import joint_loss
 
 SCHEMES = ("uniform", "inception", "sdn", "branchynet", "final_only")
 
@@ -34,10 +33,14 @@ def alpha_scheme(name: str, n_exits: int) -> tuple[float, ...]:
 
     SDN's published recipe also ramps the weights up over the epochs; here the ramp is over
     depth only, as the survey summarises it."""
+    return _scheme_alphas(name, n_exits, "name")
+
+
+def _scheme_alphas(name, n_exits: int, argument: str) -> tuple[float, ...]:
     if not isinstance(name, str):
-        raise TypeError(f"name must be a scheme name (str), got {type(name).__name__}")
+        raise TypeError(f"{argument} must be a scheme name (str), got {type(name).__name__}")
     if name not in SCHEMES:
-        raise ValueError(f"name must be one of {SCHEMES}, got {name!r}")
+        raise ValueError(f"{argument} must be one of {SCHEMES}, got {name!r}")
     E = check_int(n_exits, "n_exits", low=1)
     early = range(1, E)
     if name == "uniform":
@@ -51,21 +54,30 @@ def alpha_scheme(name: str, n_exits: int) -> tuple[float, ...]:
     return tuple(0.0 for _ in early)
 
 
-def check_alphas(alphas, n_exits: int) -> tuple[float, ...]:
-    """α_1..α_{E-1}: a scheme name or one non-negative number per early exit."""
+def check_alphas(alphas, n_exits: int, argument: str = "alphas") -> tuple[float, ...]:
+    """α_1..α_{E-1}: a scheme name or one non-negative number per early exit (messages name
+    the caller's `argument`)."""
     E = check_int(n_exits, "n_exits", low=1)
     if isinstance(alphas, str):
-        return alpha_scheme(alphas, E)
-    if not isinstance(alphas, (Sequence, torch.Tensor)):
+        return _scheme_alphas(alphas, E, argument)
+    if isinstance(alphas, torch.Tensor):
+        alphas = alphas.tolist() if alphas.ndim == 1 else alphas
+    if not isinstance(alphas, Sequence):
         raise TypeError(
-            f"alphas must be a scheme name or a sequence of floats, got {type(alphas).__name__}"
+            f"{argument} must be a scheme name or a sequence of floats, got {type(alphas).__name__}"
         )
-    values = [float(a) for a in alphas]
-    if len(values) != E - 1:
+    if len(alphas) != E - 1:
         raise ValueError(
-            f"alphas must hold one weight per early exit ({E - 1}), got {len(values)}: {values}"
+            f"{argument} must hold one weight per early exit ({E - 1}), got {len(alphas)}"
         )
-    return tuple(check_float(a, f"alphas[{i}]", low=0.0) for i, a in enumerate(values))
+    return tuple(
+        check_float(
+            a.item() if isinstance(a, torch.Tensor) and a.ndim == 0 else a,
+            f"{argument}[{i}]",
+            low=0.0,
+        )
+        for i, a in enumerate(alphas)
+    )
 
 
 def scheme_loss(alphas, n_exits: int):
@@ -97,57 +109,45 @@ def run_scheme(
     `.step_losses`: a (steps, E) tensor of every exit's loss on each training batch.
     `seed` seeds the initialisation and the data order; it is in the cache's file name."""
     model_kwargs = dict(model_kwargs or {})
-    probe = build_model(model, **model_kwargs)
-    alphas = check_alphas(scheme, len(probe.exits))
+    data = run_data(dataset)
+    probe = build_for(model, model_kwargs, data)
+    alphas = check_alphas(scheme, len(probe.exits), "scheme")
     config = dict(
         scheme=scheme if isinstance(scheme, str) else "custom",
         alphas=list(alphas),
         model=model,
         model_kwargs=model_kwargs,
         dataset=dataset,
-        epochs=check_int(epochs, "epochs", low=1),
-        lr=check_float(lr, "lr", low=0.0),
-        batch_size=check_int(batch_size, "batch_size", low=1),
+        **run_budget(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed),
         optimizer=optimizer,
         record_gradients=bool(record_gradients),
-        seed=check_int(seed, "seed", low=0),
         version=2,
     )
-    prefix = f"jt_{model}_{config['scheme']}_seed{config['seed']}"
 
     def train(net):
-        data = load_dataset(dataset)
         recorder = GradientNormRecorder() if record_gradients else None
         loss = joint_loss(alphas)
         if record_gradients:
             loss = LossRecorder(loss)
-        h = fit_bundle(
+        h = fit_run(
             net,
             data,
-            epochs=epochs,
-            lr=lr,
-            batch_size=batch_size,
+            config,
             loss=loss,
             optimizer=optimizer,
             on_step=recorder,
             progress=progress,
             desc=f"JT {config['scheme']}",
         )
-        extras = h.as_dict()
-        if recorder is not None:
-            extras["gradient_norms"] = recorder.rows
-            extras["step_losses"] = loss.rows
-        return extras
+        if recorder is None:
+            return h
+        return dict(h.as_dict(), gradient_norms=recorder.rows, step_losses=loss.rows)
 
-    net, extras = cached_model(
-        cache_name(prefix, config),
-        config,
-        lambda: build_model(model, **model_kwargs),
-        train,
-        root=root,
-        retrain=retrain,
-    )
-    net.history = History.from_dict(net.exits, extras)
+    def build():
+        return build_for(model, model_kwargs, data)
+
+    name = f"jt_{model}_{config['scheme']}"
+    net, extras = cached_fit(name, config, build, train, root=root, retrain=retrain)
     net.alphas = alphas
     if record_gradients:
         net.gradient_norms = torch.tensor(extras["gradient_norms"])

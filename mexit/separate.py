@@ -20,13 +20,13 @@ import torch.nn.functional as F
 from sklearn.exceptions import NotFittedError
 from torch import nn
 
-from ._checks import check_exit_set, check_float, check_int, check_labels, check_tensor
-from .checkpoints import cache_name, cached_model, state_fingerprint
+from ._checks import check_exit_set, check_int, check_labels, check_tensor
+from .checkpoints import state_fingerprint
 from .cost import CostProfile, count_flops, measure_costs
-from .data import load_dataset
 from .heads import HEAD_KINDS as NEURAL_KINDS
 from .heads import make_head
-from .models import MultiExitNet
+from .models import MultiExitNet, eval_mode
+from .runs import cached_fit, check_fits, run_budget, run_data
 from .training import fit, joint_loss
 
 SKLEARN_KINDS = ("logistic", "tree", "svm")
@@ -233,12 +233,8 @@ def frozen_embeddings(model: MultiExitNet, x: torch.Tensor, batch_size: int = 10
         raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
     check_tensor(x, "x", dtype_kind="float")
     batch_size = check_int(batch_size, "batch_size", low=1)
-    was = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         chunks = [model.embeddings(x[s : s + batch_size]) for s in range(0, len(x), batch_size)]
-    finally:
-        model.train(was)
     return [torch.cat([c[i] for c in chunks]) for i in range(model.num_blocks)]
 
 
@@ -285,11 +281,8 @@ def fit_head(
     seconds = time.perf_counter() - start
     accuracy = None
     if h_val is not None:
-        was = head.training
-        head.eval()
-        with torch.no_grad():
+        with eval_mode(head), torch.no_grad():
             accuracy = float((head(h_val).argmax(-1) == y_val).float().mean())
-        head.train(was)
     return {"seconds": seconds, "val_accuracy": accuracy}
 
 
@@ -419,7 +412,10 @@ def exit_costs(model: MultiExitNet, input_shape) -> CostProfile:
     """γ_f of `mexit.cost.measure_costs`, and every head's γ_c from `head_flops`: pooling
     counted for neural and scikit-learn heads alike (FlopCounterMode sees neither a tree's
     comparisons nor an average pool)."""
-    costs = measure_costs(model, input_shape)
+    if not isinstance(model, MultiExitNet):
+        raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
+    with eval_mode(model):  # measure_costs must not hand the submodules back one mode for all
+        costs = measure_costs(model, input_shape)
     shapes = [tuple(h.shape[1:]) for h in frozen_embeddings(model, torch.zeros(1, *input_shape))]
     gamma_c = {int(k): head_flops(head, shapes[int(k) - 1]) for k, head in model.heads.items()}
     return CostProfile(costs.gamma_f, gamma_c)
@@ -448,29 +444,26 @@ def run_heads(
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     L = backbone.num_blocks
     exits = list(range(1, L)) if exits is None else list(check_exit_set(exits, L))
-    data_shape = load_dataset(dataset).input_shape
-    shapes = [tuple(h.shape[1:]) for h in frozen_embeddings(backbone, torch.zeros(1, *data_shape))]
-    num_classes = _num_classes(backbone)
+    data = run_data(dataset)
+    check_fits(backbone, data, "backbone")
+    shapes = [tuple(h.shape[1:]) for h in frozen_embeddings(backbone, data.x_train[:1])]
+    num_classes = data.num_classes
     config = dict(
         backbone=state_fingerprint(backbone),
         kind=kind,
         exits=exits,
         dataset=dataset,
-        epochs=check_int(epochs, "epochs", low=1),
-        lr=check_float(lr, "lr", low=0.0),
-        batch_size=check_int(batch_size, "batch_size", low=1),
-        seed=check_int(seed, "seed", low=0),
+        **run_budget(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed),
         version=1,
     )
 
-    def build():  # cached_model seeds the generators first
+    def build():  # cached_fit seeds the generators first
         copy_ = copy.deepcopy(backbone)
         heads = {int(k): h for k, h in copy_.heads.items() if int(k) == L}
         heads.update({e: exit_head(kind, shapes[e - 1], num_classes) for e in exits})
         return MultiExitNet(list(copy_.blocks), heads, exits=exits)
 
     def train(net):
-        data = load_dataset(dataset)
         _, reports = train_heads(
             net,
             {e: net.head(e) for e in exits},
@@ -485,14 +478,8 @@ def run_heads(
         )
         return {"reports": {str(e): r for e, r in reports.items()}}
 
-    net, extras = cached_model(
-        cache_name(f"separate_{kind}_seed{config['seed']}", config),
-        config,
-        build,
-        train,
-        root=root,
-        retrain=retrain,
-    )
+    name = f"separate_{kind}"
+    net, extras = cached_fit(name, config, build, train, root=root, retrain=retrain)
     net.head_reports = {int(e): r for e, r in extras.get("reports", {}).items()}
     return net
 
@@ -506,11 +493,8 @@ def head_row(model: MultiExitNet, x_test: torch.Tensor, y_test: torch.Tensor, in
     check_tensor(x_test, "x_test", dtype_kind="float")
     check_labels(y_test, x_test.shape[0], "y_test")
     costs = exit_costs(model, input_shape)
-    was = model.training
-    model.eval()
-    with torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         outputs = model(x_test)
-    model.train(was)
     row = {
         f"exit {i} (%)": 100 * float((o.argmax(-1) == y_test).float().mean())
         for i, o in zip(model.exits, outputs)
@@ -534,6 +518,12 @@ def head_table(
         raise TypeError("models must be a non-empty dict {kind: model}")
     if references is not None and not isinstance(references, Mapping):
         raise TypeError("references must be a dict {name: model} or None")
+    for argument, group in (("models", models), ("references", references or {})):
+        for name, m in group.items():
+            if not isinstance(m, MultiExitNet):
+                raise TypeError(
+                    f"{argument}[{name!r}] must be a MultiExitNet, got {type(m).__name__}"
+                )
     rows = {**models, **(references or {})}
     return pd.DataFrame.from_dict(
         {name: head_row(m, x_test, y_test, input_shape) for name, m in rows.items()},

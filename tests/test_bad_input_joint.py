@@ -19,52 +19,57 @@ SOFT = combined.CombinedOutput(MODEL, "softmax")
 
 CASES = [
     # fit_alpha
-    (combined.fit_alpha, dict(model=MODEL, x=X, y=Y), TypeError, "model"),
+    (combined.fit_alpha, dict(model=MODEL, x=X, y=Y), TypeError, "^model must"),
     (
         combined.fit_alpha,
         dict(model=combined.CombinedOutput(MODEL, "max"), x=X, y=Y),
         ValueError,
-        "model",
+        "^model must",
     ),
-    (combined.fit_alpha, dict(model=SOFT, x=X.long(), y=Y), TypeError, "x"),
-    (combined.fit_alpha, dict(model=SOFT, x=X, y=Y[:3]), ValueError, "y"),
-    (combined.fit_alpha, dict(model=SOFT, x=X, y=Y, steps=0), ValueError, "steps"),
-    (combined.fit_alpha, dict(model=SOFT, x=X, y=Y, lr=0.0), ValueError, "lr"),
+    (combined.fit_alpha, dict(model=SOFT, x=X.long(), y=Y), TypeError, "^x must"),
+    (combined.fit_alpha, dict(model=SOFT, x=X, y=Y[:3]), ValueError, "^y must"),
+    (combined.fit_alpha, dict(model=SOFT, x=X, y=Y, steps=0), ValueError, "^steps must"),
+    (combined.fit_alpha, dict(model=SOFT, x=X, y=Y, lr=0.0), ValueError, "^lr must"),
     # run_gated (rejected before anything is trained)
-    (combined.run_gated, dict(base="net"), TypeError, "base"),
-    (combined.run_gated, dict(base=SINGLE), ValueError, "base"),
-    (combined.run_gated, dict(base=MODEL, lam=-1.0), ValueError, "lam"),
-    (combined.run_gated, dict(base=MODEL, gate_bias=float("nan")), ValueError, "gate_bias"),
-    (combined.run_gated, dict(base=MODEL, epochs=0), ValueError, "epochs"),
-    (combined.run_gated, dict(base=MODEL, seed=-1), ValueError, "seed"),
+    (combined.run_gated, dict(base="net"), TypeError, "^base must"),
+    (combined.run_gated, dict(base=SINGLE), ValueError, "^base must"),
+    (combined.run_gated, dict(base=MODEL, lam=-1.0), ValueError, "^lam must"),
+    (combined.run_gated, dict(base=MODEL, gate_bias=float("nan")), ValueError, "^gate_bias must"),
+    (combined.run_gated, dict(base=MODEL, epochs=0), ValueError, "^epochs must"),
+    (combined.run_gated, dict(base=MODEL, seed=-1), ValueError, "^seed must"),
     # combined_answer
-    (combined.combined_answer, dict(model=MODEL, x=X), TypeError, "model"),
-    (combined.combined_answer, dict(model="net", x=X), TypeError, "model"),
-    (combined.combined_answer, dict(model=SOFT, x=X.long()), TypeError, "x"),
+    (combined.combined_answer, dict(model=MODEL, x=X), TypeError, "^model must"),
+    (combined.combined_answer, dict(model="net", x=X), TypeError, "^model must"),
+    (combined.combined_answer, dict(model=SOFT, x=X.long()), TypeError, "^x must"),
     # combination_rows
-    (combined.combination_rows, dict(models={}, x=X, y=Y, reference=MODEL), TypeError, "models"),
+    (
+        combined.combination_rows,
+        dict(models={}, x=X, y=Y, reference=MODEL),
+        TypeError,
+        "^models must",
+    ),
     (
         combined.combination_rows,
         dict(models={"a": SOFT}, x=X, y=Y, reference="ref"),
         TypeError,
-        "reference",
+        "^reference must",
     ),
     (
         combined.combination_rows,
         dict(models={"a": SOFT}, x=X, y=Y[:2], reference=MODEL),
         ValueError,
-        "y",
+        "^y must",
     ),
     (
         combined.combination_rows,
         dict(models={"a": MODEL}, x=X, y=Y, reference=MODEL),
         TypeError,
-        "model",
+        r"^models\b",
     ),
     # LossRecorder
-    (gradients.LossRecorder, dict(loss="ce"), TypeError, "loss"),
-    (gradients.LossRecorder, dict(loss=None), TypeError, "loss"),
-    (gradients.LossRecorder, dict(loss=3.0), TypeError, "loss"),
+    (gradients.LossRecorder, dict(loss="ce"), TypeError, "^loss must"),
+    (gradients.LossRecorder, dict(loss=None), TypeError, "^loss must"),
+    (gradients.LossRecorder, dict(loss=3.0), TypeError, "^loss must"),
 ]
 
 

@@ -18,69 +18,88 @@ with mexit.checkpoints.preserved_rng():
 ACC = {"a": [0.1, 0.2, 0.3, 0.4]}
 
 CASES = [
+    # a backbone handed an input_shape it cannot read: named, never an error inside conv1d
+    (
+        local.local_learning_model,
+        dict(backbone=BACKBONE, input_shape=(2, 16)),
+        ValueError,
+        r"^input_shape\b",
+    ),
+    (
+        local.local_learning_model,
+        dict(backbone=BACKBONE, input_shape=(1, 0)),
+        ValueError,
+        r"^input_shape entry must",
+    ),
+    (
+        local.predsim_model,
+        dict(backbone=BACKBONE, input_shape=(3, 16)),
+        ValueError,
+        r"^input_shape\b",
+    ),
     # teaching_signal_angle
-    (local.teaching_signal_angle, dict(model="net", x=X, y=Y), TypeError, "model"),
-    (local.teaching_signal_angle, dict(model=LOCAL, x=X, y=Y[:3]), ValueError, "y must"),
-    (local.teaching_signal_angle, dict(model=BACKBONE, x=X, y=Y), TypeError, "LocalHead"),
-    (local.teaching_signal_angle, dict(model=LOCAL, x=X.long(), y=Y), TypeError, "x"),
-    (local.teaching_signal_angle, dict(model=LOCAL, x=X, y=Y + 10), ValueError, "class labels"),
-    (local.teaching_signal_angle, dict(model=LOCAL, x=X, y=Y.float()), ValueError, "y must"),
+    (local.teaching_signal_angle, dict(model="net", x=X, y=Y), TypeError, "^model must"),
+    (local.teaching_signal_angle, dict(model=LOCAL, x=X, y=Y[:3]), ValueError, "^y must"),
+    (local.teaching_signal_angle, dict(model=BACKBONE, x=X, y=Y), TypeError, "^model must"),
+    (local.teaching_signal_angle, dict(model=LOCAL, x=X.long(), y=Y), TypeError, "^x must"),
+    (local.teaching_signal_angle, dict(model=LOCAL, x=X, y=Y + 10), ValueError, "^y must"),
+    (local.teaching_signal_angle, dict(model=LOCAL, x=X, y=Y.float()), ValueError, "^y must"),
     # similarity_matrix
-    (local.similarity_matrix, dict(z=[[1.0, 2.0]]), TypeError, "z"),
-    (local.similarity_matrix, dict(z=torch.ones(1, 4)), ValueError, "at least 2 rows"),
-    (local.similarity_matrix, dict(z=torch.ones(4)), ValueError, "z"),
+    (local.similarity_matrix, dict(z=[[1.0, 2.0]]), TypeError, "^z must"),
+    (local.similarity_matrix, dict(z=torch.ones(1, 4)), ValueError, "^z must"),
+    (local.similarity_matrix, dict(z=torch.ones(4)), ValueError, "^z must"),
     # SimilarityHead
-    (local.SimilarityHead, dict(in_shape=(8,), num_classes=3), TypeError, "in_shape"),
-    (local.SimilarityHead, dict(in_shape=(8, 4), num_classes=1), ValueError, "num_classes"),
+    (local.SimilarityHead, dict(in_shape=(8,), num_classes=3), TypeError, "^in_shape must"),
+    (local.SimilarityHead, dict(in_shape=(8, 4), num_classes=1), ValueError, "^num_classes must"),
     (
         local.SimilarityHead,
         dict(in_shape=(8, 4), num_classes=3, output_size=0),
         ValueError,
-        "output_size",
+        "^output_size must",
     ),
     # predsim_loss
-    (local.predsim_loss, dict(model="net"), TypeError, "model"),
-    (local.predsim_loss, dict(model=PREDSIM, beta=1.5), ValueError, "beta"),
-    (local.predsim_loss, dict(model=LOCAL), TypeError, "SimilarityHead"),
-    (local.predsim_loss, dict(model=PREDSIM, beta="most"), TypeError, "beta"),
+    (local.predsim_loss, dict(model="net"), TypeError, "^model must"),
+    (local.predsim_loss, dict(model=PREDSIM, beta=1.5), ValueError, "^beta must"),
+    (local.predsim_loss, dict(model=LOCAL), TypeError, "^model must"),
+    (local.predsim_loss, dict(model=PREDSIM, beta="most"), TypeError, "^beta must"),
     # predsim_model
-    (local.predsim_model, dict(backbone="net", input_shape=(1, 16)), TypeError, "backbone"),
-    (local.predsim_model, dict(backbone=BACKBONE, input_shape=16), TypeError, "input_shape"),
+    (local.predsim_model, dict(backbone="net", input_shape=(1, 16)), TypeError, "^backbone must"),
+    (local.predsim_model, dict(backbone=BACKBONE, input_shape=16), TypeError, "^input_shape must"),
     (
         local.predsim_model,
         dict(backbone=BACKBONE, input_shape=(1, 16), seed=-1),
         ValueError,
-        "seed",
+        "^seed must",
     ),
     # train_rule (validated before anything trains or is cached)
-    (local.train_rule, dict(rule="hebbian"), ValueError, "rule"),
-    (local.train_rule, dict(rule="predsim", epochs=0), ValueError, "epochs"),
-    (local.train_rule, dict(rule="predsim", beta=2.0), ValueError, "beta"),
-    (local.train_rule, dict(rule="backprop", seed=-3), ValueError, "seed"),
+    (local.train_rule, dict(rule="hebbian"), ValueError, "^rule must"),
+    (local.train_rule, dict(rule="predsim", epochs=0), ValueError, "^epochs must"),
+    (local.train_rule, dict(rule="predsim", beta=2.0), ValueError, "^beta must"),
+    (local.train_rule, dict(rule="backprop", seed=-3), ValueError, "^seed must"),
     # plot_rule_comparison
     (
         local.plot_rule_comparison,
         dict(accuracy={}, angles={}, exits=(1, 2, 3, 4), chance=0.1),
         TypeError,
-        "accuracy",
+        "^accuracy must",
     ),
     (
         local.plot_rule_comparison,
         dict(accuracy=ACC, angles={"a": [1.0]}, exits=(1, 2, 3, 4), chance=0.1),
         ValueError,
-        "one value per exit",
+        r"^accuracy\b",
     ),
     (
         local.plot_rule_comparison,
         dict(accuracy=ACC, angles={}, exits=(1, 2, 3, 4), chance=1.5),
         ValueError,
-        "chance",
+        "^chance must",
     ),
     (
         local.plot_rule_comparison,
         dict(accuracy=ACC, angles=[1.0], exits=(1, 2, 3, 4), chance=0.1),
         TypeError,
-        "angles",
+        "^angles must",
     ),
 ]
 

@@ -86,15 +86,15 @@ def test_stages_limits_the_number_of_trained_blocks(make_cnn, make_inputs):
 
 def test_train_layerwise_rejects_bad_input(make_cnn, make_inputs):
     x, y = problem(make_inputs)
-    with pytest.raises(ValueError, match="stages"):
+    with pytest.raises(ValueError, match=r"\bstages\b"):
         train_layerwise(make_cnn(), x, y, stages=5)
     with pytest.raises(ValueError, match="needs a head"):
         train_layerwise(make_cnn(exits=(2,)), x, y)
-    with pytest.raises(TypeError, match="MultiExitNet"):
+    with pytest.raises(TypeError, match=r"\bMultiExitNet\b"):
         train_layerwise(torch.nn.Linear(2, 2), x, y)
-    with pytest.raises(ValueError, match="both"):
+    with pytest.raises(ValueError, match=r"\bboth\b"):
         train_layerwise(make_cnn(), x, y, x_val=x)
-    with pytest.raises(ValueError, match="epochs"):
+    with pytest.raises(ValueError, match=r"\bepochs\b"):
         train_layerwise(make_cnn(), x, y, epochs=0)
 
 
@@ -194,3 +194,14 @@ def test_training_flops_match_a_hand_count():
     assert layerwise.training_flops(model, x, y, epochs=2, n_train=10, scheme="joint") == (
         2 * 10 * joint
     )
+
+
+def test_activation_bytes_give_each_submodule_its_mode_back(tiny_cnn, make_inputs):
+    model = tiny_cnn.train()
+    model.blocks[2].eval()  # one submodule deliberately in eval mode
+    modes = {name: m.training for name, m in model.named_modules()}
+    x, y = make_inputs(8, (1, 16)), torch.arange(8) % 5
+    assert saved_activation_bytes(model, x, y) > 0
+    assert len(stage_activation_bytes(model, x, y)) == len(model.exits)
+    assert {name: m.training for name, m in model.named_modules()} == modes
+    assert model.training and not model.blocks[2].training

@@ -118,7 +118,7 @@ def test_tune_threshold_meets_a_reachable_target(make_probs):
 
 def test_tune_threshold_says_when_a_target_is_unreachable(make_probs):
     probs, labels = make_probs(E=3, N=200, K=4)
-    with pytest.raises(ValueError, match="unreachable"):
+    with pytest.raises(ValueError, match=r"\bunreachable\b"):
         tune_threshold(probs, labels, 1.0)
     with pytest.raises(ValueError, match="target_accuracy must lie in"):
         tune_threshold(probs, labels, 0.0)
@@ -259,3 +259,12 @@ def test_speedup_verdict_follows_the_interval():
     for low, high in ((0.9, 1.4), (1.0, 1.4), (0.8, 1.0)):
         v = s(low, 1.1, high).verdict()
         assert v.startswith("no measurable difference") and "faster" not in v
+
+
+def test_measure_speedup_gives_each_submodule_its_mode_back(tiny_cnn, make_inputs):
+    model = tiny_cnn.train()
+    model.heads["1"].eval()  # one submodule deliberately in eval mode
+    modes = {name: m.training for name, m in model.named_modules()}
+    measure_speedup(model, make_inputs(10, (1, 16)), 0.5, batch_size=5, repeats=1)
+    assert {name: m.training for name, m in model.named_modules()} == modes
+    assert model.training and not model.heads["1"].training

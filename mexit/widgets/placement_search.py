@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
-from .._checks import check_float
 from ..placement import evaluate_placement, greedy_placement, optimal_placement
-from ..policies import ACC_TOL
+from ..policies import ACC_TOL, check_target_accuracy
 from .base import threshold_slider
 from .placement import PlacementExplorer
 
@@ -30,9 +29,7 @@ class PlacementSearchExplorer(PlacementExplorer):
             )
         if target_accuracy is None:
             target_accuracy = max(self.accuracy_per_exit[-1] - 0.01, 1e-6)
-        self.target_accuracy = check_float(target_accuracy, "target_accuracy", low=0.0, high=1.0)
-        if self.target_accuracy == 0.0:
-            raise ValueError("target_accuracy must lie in (0, 1], got 0.0")
+        self.target_accuracy = check_target_accuracy(target_accuracy)
         self._searches = {}
         self.th = threshold_slider("greedy TH (eq. 5)", 0.9)
         self.controls["th"] = self.th

@@ -8,7 +8,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
 
-from .._checks import check_labels, check_probs
+from .._checks import check_float, check_labels, check_probs
 from ..cost import CostProfile
 from ..policies import (
     LearnedConfidence,
@@ -168,6 +168,11 @@ class PolicyExplorer(Explorer):
             )
         early = self.exits[:-1]
         chosen = tuple(e for e in early if rest.get(f"exit_{e}", True))
+        lo, hi = sorted(threshold_range(criterion, self.num_classes))
+        own = [] if shared else [f"threshold_{e}" for e in early if f"threshold_{e}" in rest]
+        used = own if len(own) == len(early) else ["threshold", *own]
+        for name in used:  # each control named as it was passed
+            check_float(rest.get(name, threshold), name, low=lo, high=hi)
         if shared:
             thresholds = [threshold] * len(early)
         else:
