@@ -32,8 +32,8 @@ FAST = {"00_index"}
 
 NUMBER = r"-?\d+(?:\.\d+)?"
 TIMING = re.compile(rf"\binterquartile {NUMBER}–{NUMBER}×|\(timing\)")
-# Wall-clock lines that do not carry a marker yet: {notebook: [(line, rows after it)]}; a line
-# pattern with the count of numeric table rows that follow it (pandas' `to_string`).
+# Wall-clock lines that carry no marker yet: {notebook: [(line pattern, "rows" if the numeric
+# table rows printed right after the line are timings too (pandas' `to_string`), else None)]}.
 UNMARKED = {
     "06_inference": [(re.compile(r"\(ms/input\).*\bspeedup, median\b"), "rows")],
     "09_distributed": [(re.compile(r"^inference wall time \d+ ms on \d+ ranks"), None)],
