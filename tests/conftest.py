@@ -6,22 +6,9 @@ from local `torch.Generator`s, so a test's data does not depend on which tests r
 
 from __future__ import annotations
 
-import os
-import sys
-from pathlib import Path
-
 import matplotlib
 
-# Offline: this process and every kernel a test starts refuse non-loopback connections.
-_OFFLINE = str(Path(__file__).parent / "offline")
-os.environ["MEXIT_OFFLINE"] = "1"
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (_OFFLINE, os.environ.get("PYTHONPATH", "")) if p
-)
-sys.path.insert(0, _OFFLINE)
-import sitecustomize  # noqa: E402
-
-sitecustomize.install()
+# Offline: the root conftest.py guards this process and every process it starts.
 
 matplotlib.use("Agg")  # the widget tests draw figures; never open a window
 

@@ -22,6 +22,7 @@ import _socket
 import ipaddress
 import os
 import socket
+import sys
 
 _MESSAGE = "the mexit test suite runs offline: {what} refused (only 127.0.0.1 / ::1 / localhost)"
 _INET = (socket.AF_INET, socket.AF_INET6)
@@ -134,5 +135,21 @@ def activate() -> None:
     install()
 
 
+def _guard_voila() -> None:
+    """A Voila server executes notebooks with nbclient, which can lose a cell's reply
+    (mexit/_nbclient_guard.py, tests/HANGS.md): guard it too. Loaded by path, so that the
+    guard does not import mexit (and torch) into every process."""
+    if "voila" not in os.path.basename(sys.argv[0] if sys.argv else ""):
+        return
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "mexit", "_nbclient_guard.py")
+    spec = importlib.util.spec_from_file_location("mexit_nbclient_guard", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.install()
+
+
 if os.environ.get("MEXIT_OFFLINE") == "1":
     install()
+    _guard_voila()
