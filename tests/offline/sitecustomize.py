@@ -139,7 +139,8 @@ def _guard_voila() -> None:
     """A Voila server executes notebooks with nbclient, which can lose a cell's reply
     (mexit/_nbclient_guard.py, tests/HANGS.md): guard it too. Loaded by path, so that the
     guard does not import mexit (and torch) into every process."""
-    if "voila" not in os.path.basename(sys.argv[0] if sys.argv else ""):
+    argv = getattr(sys, "orig_argv", sys.argv)  # `python -m voila`: argv[0] is not set yet
+    if not any(os.path.basename(arg) == "voila" for arg in argv[:3]):
         return
     import importlib.util
 
