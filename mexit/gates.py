@@ -32,7 +32,7 @@ from .cost import (
     measure_costs,
 )
 from .models import MultiExitNet, embedding_shapes, eval_mode
-from .runs import cached_fit, check_fits
+from .runs import cached_fit, check_fits, run_budget
 
 
 def gate_module(in_shape) -> nn.Sequential:
@@ -212,7 +212,10 @@ class GatedExits(MultiExitNet):
         if not isinstance(gates, dict) or sorted(gates) != list(early):
             raise ValueError(f"gates must be a dict with one gate per early exit {early}")
         self.gates = nn.ModuleDict({str(i): gates[i] for i in early})
-        self.train(model.training)  # the shared blocks keep the mode they had
+        # the shared blocks and heads keep each the mode they had; the wrapper and its new
+        # gates take the model's (self.train would flip every shared submodule)
+        self.training = model.training
+        self.gates.train(model.training)
 
     def forward(self, x: torch.Tensor) -> GatedOutputs:
         outs, gs, h = GatedOutputs(), [], x
@@ -384,10 +387,8 @@ def pretrained_gated(
     config = dict(
         base=base,
         lam=lam,
-        epochs=check_int(epochs, "epochs", low=1),
-        lr=check_float(lr, "lr", low=0.0),
+        **run_budget(epochs=epochs, lr=lr, seed=seed),
         alpha=check_float(alpha, "alpha", low=0.0),
-        seed=check_int(seed, "seed", low=0),
         gate="output",
         version=1,
     )

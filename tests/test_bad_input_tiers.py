@@ -54,6 +54,26 @@ CASES = [
     (tier_training.train_by_tiers, dict(OK, x=X.long()), TypeError, "^x must"),
     (tier_training.train_by_tiers, dict(OK, y=Y[:3]), ValueError, "^y must"),
     (tier_training.train_by_tiers, dict(OK, epochs=0), ValueError, "^epochs must"),
+    # data that does not fit the model: named, never an error inside conv1d or the loss
+    (tier_training.train_by_tiers, dict(OK, x=torch.randn(6, 2, 8)), ValueError, r"^x of shape"),
+    (
+        tier_training.train_by_tiers,
+        dict(OK, x=torch.randn(6, 1, 2, 8)),
+        ValueError,
+        r"^x of shape \(6, 1, 2, 8\) does not fit model",
+    ),
+    (
+        tier_training.train_by_tiers,
+        dict(OK, y=torch.tensor([0, 1, 2, 0, 1, 12])),
+        ValueError,
+        r"^y must be class indices in 0\.\.9",
+    ),
+    (
+        tier_training.distributed_train_by_tiers,
+        dict(OK, x=torch.randn(6, 1, 2, 8)),
+        ValueError,
+        r"^x of shape \(6, 1, 2, 8\) does not fit model",
+    ),
     (tier_training.train_by_tiers, dict(OK, lr=0.0), ValueError, "^lr must"),
     (tier_training.train_by_tiers, dict(OK, wire_dtype=torch.int8), ValueError, "^wire_dtype must"),
     (

@@ -207,3 +207,12 @@ def test_train_gated_refuses_data_that_does_not_fit(tiny_cnn):
         train_gated(gated, bundle((1, 16), 2), 1.0, epochs=1, progress=False)
     with pytest.raises(ValueError, match=r"^model does not fit dataset='tiny'"):
         train_gated(gated, bundle((1, 2, 16), 5), 1.0, epochs=1, progress=False)
+
+
+def test_wrapping_a_model_leaves_its_submodules_modes(tiny_cnn):
+    tiny_cnn.train()
+    tiny_cnn.blocks[1].eval()  # deliberately frozen inside a model in train mode
+    before = {name: m.training for name, m in tiny_cnn.named_modules()}
+    gated = GatedExits(tiny_cnn, (1, 16))
+    assert {name: m.training for name, m in tiny_cnn.named_modules()} == before
+    assert gated.training and all(g.training for g in gated.gates.values())
