@@ -13,11 +13,10 @@ import torch
 from torch import nn
 
 from ._checks import check_float, check_int, check_labels, check_tensor, check_thresholds
-from .checkpoints import cached_model
 from .data import load_mnist1d
 from .inference import _check_criterion, _confident
-from .models import mnist1d_cnn
-from .training import fit_bundle
+from .models import eval_mode, mnist1d_cnn
+from .runs import cached_fit, fit_run, run_budget
 
 
 def _check_pair(small_probs, large_probs):
@@ -52,7 +51,7 @@ def evaluate_cascade(
     _check_pair(small_probs, large_probs)
     labels = check_labels(labels, small_probs.shape[0])
     criterion = _check_criterion(criterion)
-    th = float(check_thresholds(threshold, 2)[0])
+    th = float(check_thresholds(threshold, 2, "threshold")[0])
     cost_small = check_float(cost_small, "cost_small", low=0.0)
     cost_large = check_float(cost_large, "cost_large", low=0.0)
     keep = _confident(small_probs, torch.tensor(th, dtype=small_probs.dtype), criterion)
@@ -87,6 +86,9 @@ def cascade_curve(
         raise TypeError(f"thresholds must be a sequence of numbers in [0, 1], got {name}")
     if len(thresholds) == 0:
         raise ValueError("thresholds must hold at least one value")
+    thresholds = [
+        check_float(t, f"thresholds[{i}]", low=0.0, high=1.0) for i, t in enumerate(thresholds)
+    ]
     return [
         evaluate_cascade(small_probs, large_probs, labels, t, cost_small, cost_large, criterion)
         for t in thresholds
@@ -110,18 +112,13 @@ def cascade_predict(
             raise TypeError(f"{name} must be an nn.Module, got {type(m).__name__}")
     check_tensor(x, "x", dtype_kind="float")
     criterion = _check_criterion(criterion)
-    th = check_thresholds(threshold, 2)[0]
-    modes = small.training, large.training
-    small.eval(), large.eval()
-    try:
-        with torch.inference_mode():
-            p = _final_probs(small, x)
-            keep = _confident(p, th.to(p.dtype), criterion)
-            predictions = p.argmax(-1)
-            if (~keep).any():
-                predictions[~keep] = _final_probs(large, x[~keep]).argmax(-1)
-    finally:
-        small.train(modes[0]), large.train(modes[1])
+    th = check_thresholds(threshold, 2, "threshold")[0]
+    with eval_mode(small, large), torch.inference_mode():
+        p = _final_probs(small, x)
+        keep = _confident(p, th.to(p.dtype), criterion)
+        predictions = p.argmax(-1)
+        if (~keep).any():
+            predictions[~keep] = _final_probs(large, x[~keep]).argmax(-1)
     return predictions, ~keep
 
 
@@ -139,27 +136,20 @@ def train_small_network(
     if not isinstance(channels, (tuple, list)) or len(channels) < 2:
         raise ValueError(f"channels must list at least 2 block widths, got {channels!r}")
     channels = [check_int(c, f"channels[{i}]", low=1) for i, c in enumerate(channels)]
-    epochs = check_int(epochs, "epochs", low=1)
-    lr = check_float(lr, "lr", low=0.0)
-    seed = check_int(seed, "seed", low=0)
-    config = dict(channels=channels, epochs=epochs, lr=lr, seed=seed, batch_size=128, version=1)
+    budget = run_budget(epochs=epochs, lr=lr, batch_size=128, seed=seed)
+    config = dict(channels=channels, **budget, version=1)
+    data = load_mnist1d()
 
-    def build():
-        return mnist1d_cnn(channels=tuple(channels), exits=[])
+    def build():  # sized from the data: its input length and number of classes
+        return mnist1d_cnn(
+            channels=tuple(channels),
+            exits=[],
+            input_length=data.input_shape[-1],
+            num_classes=data.num_classes,
+        )
 
     def train(model):
-        data = load_mnist1d()
-        h = fit_bundle(
-            model,
-            data,
-            epochs=epochs,
-            lr=lr,
-            batch_size=128,
-            progress=progress,
-            desc="training the small network",
-        )
-        return h.as_dict()
+        return fit_run(model, data, config, progress=progress, desc="training the small network")
 
     name = "cascade_small_" + "-".join(str(c) for c in channels)
-    name += f"_seed{seed}" if seed else ""  # a file per seed
-    return cached_model(name, config, build, train, root=root)
+    return cached_fit(name, config, build, train, root=root)

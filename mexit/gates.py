@@ -31,7 +31,8 @@ from .cost import (
     expected_cost,
     measure_costs,
 )
-from .models import MultiExitNet, embedding_shapes
+from .models import MultiExitNet, embedding_shapes, eval_mode
+from .runs import cached_fit, check_fits, run_budget
 
 
 def gate_module(in_shape) -> nn.Sequential:
@@ -211,7 +212,10 @@ class GatedExits(MultiExitNet):
         if not isinstance(gates, dict) or sorted(gates) != list(early):
             raise ValueError(f"gates must be a dict with one gate per early exit {early}")
         self.gates = nn.ModuleDict({str(i): gates[i] for i in early})
-        self.train(model.training)  # the shared blocks keep the mode they had
+        # the shared blocks and heads keep each the mode they had; the wrapper and its new
+        # gates take the model's (self.train would flip every shared submodule)
+        self.training = model.training
+        self.gates.train(model.training)
 
     def forward(self, x: torch.Tensor) -> GatedOutputs:
         outs, gs, h = GatedOutputs(), [], x
@@ -314,7 +318,8 @@ def train_gated(
 
     data: a `mexit.DataBundle` (train split trains, validation split is monitored).
     costs: the CostProfile whose Γ the regulariser uses (default: `model.costs()`).
-    Returns the fit History."""
+    Returns the fit History. A `data` whose inputs or classes do not fit `model` is a
+    ValueError naming `model`, never an error inside a layer."""
     from .training import fit_bundle
 
     if not isinstance(model, GatedExits):
@@ -323,6 +328,7 @@ def train_gated(
         costs = model.costs()
     if not isinstance(costs, CostProfile):
         raise TypeError(f"costs must be a CostProfile, got {type(costs).__name__}")
+    check_fits(model, data, "model")
     loss = gated_loss(lam, costs.Gamma(model.exits), costs.full, alpha)
     return fit_bundle(
         model,
@@ -345,16 +351,12 @@ def gated_outputs(model: GatedExits, x: torch.Tensor, batch_size: int = 1000):
         raise TypeError(f"model must be a GatedExits, got {type(model).__name__}")
     check_tensor(x, "x", dtype_kind="float")
     batch_size = check_int(batch_size, "batch_size", low=1)
-    was = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         ps, gs = [], []
         for s in range(0, x.shape[0], batch_size):
             outs = model(x[s : s + batch_size])
             ps.append(torch.stack([o.softmax(-1) for o in outs]))
             gs.append(outs.gates)
-    finally:
-        model.train(was)
     return check_probs(torch.cat(ps, 1)), torch.cat(gs, 0)
 
 
@@ -376,9 +378,8 @@ def pretrained_gated(
     each seed has its own cache file. The fit history is attached as `model.history`."""
     import copy
 
-    from .checkpoints import cache_name, cached_model, pretrained, state_fingerprint
+    from .checkpoints import pretrained, state_fingerprint
     from .data import load_mnist1d
-    from .training import History
 
     lam = check_float(lam, "lam", low=0.0)
     if not isinstance(base, str):
@@ -386,10 +387,8 @@ def pretrained_gated(
     config = dict(
         base=base,
         lam=lam,
-        epochs=check_int(epochs, "epochs", low=1),
-        lr=check_float(lr, "lr", low=0.0),
+        **run_budget(epochs=epochs, lr=lr, seed=seed),
         alpha=check_float(alpha, "alpha", low=0.0),
-        seed=check_int(seed, "seed", low=0),
         gate="output",
         version=1,
     )
@@ -403,11 +402,7 @@ def pretrained_gated(
         return GatedExits(copy.deepcopy(reference), data.input_shape)
 
     def train(model):
-        h = train_gated(model, data, lam, alpha=alpha, epochs=epochs, lr=lr, progress=progress)
-        return h.as_dict()
+        return train_gated(model, data, lam, alpha=alpha, epochs=epochs, lr=lr, progress=progress)
 
-    model, extras = cached_model(
-        cache_name(f"gated_{base}", config), config, build, train, root=root, retrain=retrain
-    )
-    model.history = History.from_dict(model.exits, extras)
+    model, _ = cached_fit(f"gated_{base}", config, build, train, root=root, retrain=retrain)
     return model

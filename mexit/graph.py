@@ -16,11 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._checks import check_float, check_int
-from .checkpoints import cached_model
+from ._checks import check_int
 from .data import DataBundle
 from .models import MultiExitNet
-from .training import fit_bundle
+from .runs import cached_fit, fit_run, run_budget
 
 N_MARKERS = 2
 
@@ -164,23 +163,13 @@ def train_graph_network(
 ):
     """Train `graph_network` jointly (eq. 6) on `load_graph_distance()`, cached. Returns
     (model, extras)."""
-    epochs = check_int(epochs, "epochs", low=1)
-    lr = check_float(lr, "lr", low=0.0)
-    seed = check_int(seed, "seed", low=0)
-    config = dict(epochs=epochs, lr=lr, seed=seed, batch_size=128, version=1)
+    config = dict(**run_budget(epochs=epochs, lr=lr, batch_size=128, seed=seed), version=1)
+    data = load_graph_distance()
+
+    def build():  # sized from the data: its number of nodes and of classes
+        return graph_network(n_nodes=data.input_shape[0], num_classes=data.num_classes)
 
     def train(model):
-        data = load_graph_distance()
-        h = fit_bundle(
-            model,
-            data,
-            epochs=epochs,
-            lr=lr,
-            batch_size=128,
-            progress=progress,
-            desc="training the graph network",
-        )
-        return h.as_dict()
+        return fit_run(model, data, config, progress=progress, desc="training the graph network")
 
-    name = "graph_network" if seed == 0 else f"graph_network_seed{seed}"  # a file per seed
-    return cached_model(name, config, graph_network, train, root=root)
+    return cached_fit("graph_network", config, build, train, root=root)

@@ -36,7 +36,7 @@ import torch
 
 from ._checks import check_float, check_int, check_labels, check_tensor
 from .checkpoints import preserved_rng
-from .models import MultiExitNet, embedding_shapes
+from .models import MultiExitNet, device_and_dtype, embedding_shapes, eval_mode
 from .seed import seed_everything
 from .tiers import (
     TierRunError,
@@ -132,7 +132,7 @@ def _forward_tier(model, placement, tier, h, wire_dtype, batch_size=1000):
 def _check_args(model, x, y, placement, epochs, lr, batch_size, seed, wire_dtype):
     placement = check_training_placement(model, placement)
     check_tensor(x, "x", dtype_kind="float")
-    check_labels(y, x.shape[0], "y")
+    check_labels(y, x.shape[0], "y", num_classes=_num_classes(model, x))
     epochs = check_int(epochs, "epochs", low=1)
     lr = check_float(lr, "lr", low=0.0)
     if lr == 0:
@@ -142,6 +142,19 @@ def _check_args(model, x, y, placement, epochs, lr, batch_size, seed, wire_dtype
     if wire_dtype not in WIRE_DTYPES:
         raise ValueError(f"wire_dtype must be one of {WIRE_DTYPES}, got {wire_dtype!r}")
     return placement, epochs, lr, batch_size, seed
+
+
+def _num_classes(model: MultiExitNet, x: torch.Tensor) -> int:
+    """The number of classes `model` gives on `x` (a dummy pass on two rows, in eval mode,
+    without gradient, every submodule's mode given back); inputs it cannot read are a
+    ValueError naming `x`, never an error inside a layer."""
+    device, dtype = device_and_dtype(model)
+    try:
+        with eval_mode(model), torch.no_grad():
+            outputs = model(x[:2].to(device=device, dtype=dtype))
+    except RuntimeError as err:
+        raise ValueError(f"x of shape {tuple(x.shape)} does not fit model: {err}") from None
+    return int(outputs[-1].shape[-1])
 
 
 @contextlib.contextmanager

@@ -99,26 +99,27 @@ def tier_system(speeds, latencies, bandwidths, names=None) -> TierSystem:
     return TierSystem(names, speeds, latencies, bandwidths)
 
 
-def check_placement(placement, n_blocks: int, n_tiers: int) -> tuple[int, ...]:
-    """A placement: one tier per block 1..L, never going back (device → edge → cloud)."""
+def check_placement(
+    placement, n_blocks: int, n_tiers: int, name: str = "placement"
+) -> tuple[int, ...]:
+    """A placement: one tier per block 1..L, never going back (device → edge → cloud).
+    `name` is the argument the messages name (e.g. "placements[2]")."""
     if isinstance(placement, (str, bytes)) or not isinstance(placement, Sequence):
         raise TypeError(
-            f"placement must be a sequence of one tier per block, got {type(placement).__name__}"
+            f"{name} must be a sequence of one tier per block, got {type(placement).__name__}"
         )
-    tiers = tuple(check_int(t, "placement entry", low=0) for t in placement)
+    tiers = tuple(check_int(t, f"{name} entry", low=0) for t in placement)
     if len(tiers) != n_blocks:
-        raise ValueError(
-            f"placement must give a tier to each of the {n_blocks} blocks, got {tiers}"
-        )
+        raise ValueError(f"{name} must give a tier to each of the {n_blocks} blocks, got {tiers}")
     bad = [t for t in tiers if t >= n_tiers]
     if bad:
         raise ValueError(
-            f"placement names tiers {bad}, but there are only {n_tiers} (0..{n_tiers - 1})"
+            f"{name} names tiers {bad}, but there are only {n_tiers} (0..{n_tiers - 1})"
         )
     for b in range(1, n_blocks):
         if tiers[b] < tiers[b - 1]:
             raise ValueError(
-                f"placement maps block {b + 1} (tier {tiers[b]}) before block {b} (tier "
+                f"{name} maps block {b + 1} (tier {tiers[b]}) before block {b} (tier "
                 f"{tiers[b - 1]}): exits must follow the tier order device → edge → cloud, "
                 f"got {tiers}"
             )
@@ -278,6 +279,15 @@ def evaluate_placements(
         raise TypeError(f"system must be a TierSystem, got {type(system).__name__}")
     if placements is None:
         placements = all_placements(costs.num_blocks, system.num_tiers)
+    if isinstance(placements, (str, bytes)) or not isinstance(placements, Sequence):
+        name = type(placements).__name__
+        raise TypeError(f"placements must be a sequence of placements, got {name}")
+    if len(placements) == 0:
+        raise ValueError("placements must hold at least one placement, got none")
+    n_blocks, n_tiers = costs.num_blocks, system.num_tiers
+    placements = [
+        check_placement(p, n_blocks, n_tiers, f"placements[{i}]") for i, p in enumerate(placements)
+    ]
     policy = evaluate_policy(probs, labels, thresholds, criterion)
     out = []
     for p in placements:

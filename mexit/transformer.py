@@ -10,11 +10,10 @@ import math
 import torch
 from torch import nn
 
-from ._checks import check_float, check_int
-from .checkpoints import cached_model
+from ._checks import check_int
 from .data import load_mnist1d
 from .models import MultiExitNet
-from .training import fit_bundle
+from .runs import cached_fit, fit_run, run_budget
 
 POOLS = ("cls", "mean")
 
@@ -122,28 +121,18 @@ def train_transformer(
 ):
     """Train `mnist1d_transformer` jointly (eq. 6, every α_i = 1) on MNIST-1D, cached.
     Returns (model, extras) with the validation history in extras."""
-    epochs = check_int(epochs, "epochs", low=1)
-    lr = check_float(lr, "lr", low=0.0)
+    budget = run_budget(epochs=epochs, lr=lr, batch_size=128, seed=seed)
     if pool not in POOLS:
         raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
-    seed = check_int(seed, "seed", low=0)
-    config = dict(epochs=epochs, lr=lr, pool=pool, seed=seed, batch_size=128, version=1)
+    config = dict(pool=pool, **budget, version=1)
+    data = load_mnist1d()
 
-    def build():
-        return mnist1d_transformer(pool=pool)
+    def build():  # sized from the data: its input length and number of classes
+        return mnist1d_transformer(
+            pool=pool, num_classes=data.num_classes, input_length=data.input_shape[-1]
+        )
 
     def train(model):
-        data = load_mnist1d()
-        h = fit_bundle(
-            model,
-            data,
-            epochs=epochs,
-            lr=lr,
-            batch_size=128,
-            progress=progress,
-            desc="training the transformer",
-        )
-        return h.as_dict()
+        return fit_run(model, data, config, progress=progress, desc="training the transformer")
 
-    name = f"transformer_{pool}" + (f"_seed{seed}" if seed else "")  # a file per seed
-    return cached_model(name, config, build, train, root=root)
+    return cached_fit(f"transformer_{pool}", config, build, train, root=root)

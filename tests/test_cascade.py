@@ -57,7 +57,7 @@ def test_bad_input(pair):
         cascade.evaluate_cascade(small, large, labels, 0.5, -1.0, 1.0)
     with pytest.raises(ValueError, match="probabilities"):
         cascade.evaluate_cascade(small * 3, large, labels, 0.5, 1.0, 1.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^threshold must"):
         cascade.evaluate_cascade(small, large, labels, 1.5, 1.0, 1.0)
     with pytest.raises(ValueError, match="criterion"):
         cascade.evaluate_cascade(small, large, labels, 0.5, 1.0, 1.0, criterion="margin")
@@ -73,5 +73,18 @@ def test_each_seed_has_its_own_cache_file(tmp_path):
         channels=(2, 2), epochs=1, seed=1, progress=False, root=tmp_path
     )
     files = sorted(p.name for p in (tmp_path / "checkpoints").glob("*.pt"))
-    assert files == ["cascade_small_2-2.pt", "cascade_small_2-2_seed1.pt"]
+    assert [f.rsplit("_", 1)[0] for f in files] == [
+        "cascade_small_2-2_seed0",
+        "cascade_small_2-2_seed1",
+    ]
     assert not torch.equal(a.blocks[0][0].weight, b.blocks[0][0].weight)
+
+
+def test_cascade_predict_gives_every_submodule_its_mode_back(make_mlp, make_inputs):
+    small, large = make_mlp(seed=1).train(), make_mlp(seed=2)  # large stays in eval mode
+    small.blocks[0].eval()  # deliberately frozen inside a model in train mode
+    large.heads["3"].train()  # and a head in train mode inside a model in eval mode
+    modes = [{n: m.training for n, m in net.named_modules()} for net in (small, large)]
+    assert modes[0][""] and not modes[0]["blocks.0"] and modes[1]["heads.3"]
+    cascade.cascade_predict(small, large, make_inputs(10, (1, 6)), 0.5)
+    assert [{n: m.training for n, m in net.named_modules()} for net in (small, large)] == modes

@@ -162,7 +162,7 @@ def test_bad_arguments(tiny_cnn, make_probs):
 
 
 def test_pretrained_gated_builds_on_the_reference_of_its_own_seed(monkeypatch, tmp_path):
-    from mexit import checkpoints, gates
+    from mexit import checkpoints, gates, runs
 
     seen = []
     reference = mexit.mnist1d_cnn()
@@ -179,10 +179,40 @@ def test_pretrained_gated_builds_on_the_reference_of_its_own_seed(monkeypatch, t
         raise Stop
 
     monkeypatch.setattr(checkpoints, "pretrained", fake_pretrained)
-    monkeypatch.setattr(checkpoints, "cached_model", fake_cached_model)
+    monkeypatch.setattr(runs, "cached_model", fake_cached_model)  # under runs.cached_fit
     for seed in (1, 2):
         with pytest.raises(Stop):
             gates.pretrained_gated(1.0, seed=seed, progress=False, root=tmp_path)
     assert [s for kind, _, s in seen if kind == "pretrained"] == [1, 2]
     names = [n for kind, n, _ in seen if kind == "cached"]
     assert len(set(names)) == 2  # each seed its own cache file
+
+
+def test_gated_outputs_gives_every_submodule_its_mode_back(tiny_cnn, make_inputs):
+    gated = GatedExits(tiny_cnn, (1, 16)).train()
+    gated.blocks[1].eval()  # deliberately frozen inside a model in train mode
+    before = {name: m.training for name, m in gated.named_modules()}
+    assert before[""] and not before["blocks.1"]
+    gated_outputs(gated, make_inputs(4, (1, 16)))
+    assert {name: m.training for name, m in gated.named_modules()} == before
+
+
+def test_train_gated_refuses_data_that_does_not_fit(tiny_cnn):
+    def bundle(shape, n_classes):
+        x, y = torch.zeros(4, *shape), torch.zeros(4, dtype=torch.long)
+        return mexit.data.DataBundle("tiny", x, y, x, y, x, y, ("c",) * n_classes, shape)
+
+    gated = GatedExits(tiny_cnn, (1, 16))  # 5 classes, (1, length) signals
+    with pytest.raises(ValueError, match=r"^model gives \[5\] logits per exit, but dataset="):
+        train_gated(gated, bundle((1, 16), 2), 1.0, epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"^model does not fit dataset='tiny'"):
+        train_gated(gated, bundle((1, 2, 16), 5), 1.0, epochs=1, progress=False)
+
+
+def test_wrapping_a_model_leaves_its_submodules_modes(tiny_cnn):
+    tiny_cnn.train()
+    tiny_cnn.blocks[1].eval()  # deliberately frozen inside a model in train mode
+    before = {name: m.training for name, m in tiny_cnn.named_modules()}
+    gated = GatedExits(tiny_cnn, (1, 16))
+    assert {name: m.training for name, m in tiny_cnn.named_modules()} == before
+    assert gated.training and all(g.training for g in gated.gates.values())
