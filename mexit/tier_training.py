@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
-import queue as queue_module
 import socket
 import time
 import traceback
@@ -39,13 +38,11 @@ from .checkpoints import preserved_rng
 from .models import MultiExitNet, device_and_dtype, embedding_shapes, eval_mode
 from .seed import seed_everything
 from .tiers import (
-    TierRunError,
-    _check_port_free,
-    _snapshot_pss,
-    _stop,
+    _check_run,
+    _run_ranks,
+    _start_context,
     _wait_release,
     check_placement,
-    free_port,
     pss_bytes,
 )
 from .training import fit
@@ -314,7 +311,6 @@ def distributed_train_by_tiers(
     port None picks a free one (a port in use raises TierRunError); fail_rank makes that
     rank raise at start-up; after `timeout` s or any failure every process is stopped before
     TierRunError is raised. start_method 'fork' (default where available) or 'spawn'."""
-    import torch.multiprocessing as mp
     from tqdm.auto import tqdm
 
     if not isinstance(model, MultiExitNet):
@@ -323,22 +319,8 @@ def distributed_train_by_tiers(
         model, x, y, placement, epochs, lr, batch_size, seed, wire_dtype
     )
     world = max(placement) + 1
-    timeout = check_float(timeout, "timeout", low=1.0)
-    if fail_rank is not None:
-        fail_rank = check_int(fail_rank, "fail_rank", low=0, high=world - 1)
-    if port is None:
-        port = free_port()
-    else:
-        port = check_int(port, "port", low=1024, high=65535)
-        _check_port_free(port)
-    methods = mp.get_all_start_methods()
-    if start_method is None:
-        start_method = "fork" if "fork" in methods else "spawn"
-    if start_method not in ("fork", "spawn") or start_method not in methods:
-        raise ValueError(
-            f"start_method must be one of {[m for m in ('fork', 'spawn') if m in methods]} on "
-            f"this platform, got {start_method!r}"
-        )
+    port, timeout, fail_rank = _check_run(world, port, timeout, fail_rank)
+    ctx = _start_context(start_method)
     cfg = dict(
         epochs=epochs,
         lr=lr,
@@ -347,75 +329,34 @@ def distributed_train_by_tiers(
         wire_dtype=wire_dtype,
         timeout=max(timeout, 10.0),
     )
-    ctx = mp.get_context(start_method)
-    results, release = ctx.Queue(), ctx.Event()
     x0 = x.detach().float().clone()
     y0 = y.detach().long().clone()
     worker_model = copy.deepcopy(model)
     # import the optimiser's lazy modules (torch._dynamo, seconds) once, before forking, so
     # the ranks share them instead of importing them three times
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
-    started = time.time()
-    processes, reports = [], {}
     bar = tqdm(total=world, desc=f"training on {world} tier processes", disable=not progress)
+
+    def progress_message(msg) -> bool:
+        if msg[0] == "trained":
+            bar.update(1)
+            return True
+        return False
+
     try:
-        for rank in range(world):
-            p = ctx.Process(
-                target=_train_worker,
-                args=(
-                    rank,
-                    world,
-                    port,
-                    worker_model,
-                    x0,
-                    y0,
-                    placement,
-                    cfg,
-                    results,
-                    fail_rank,
-                    release,
-                ),
-                daemon=True,
-            )
-            p.start()
-            processes.append(p)
-        deadline = started + timeout
-        while len(reports) < world:
-            try:
-                msg = results.get(timeout=0.2)
-            except queue_module.Empty:
-                if time.time() > deadline:
-                    raise TierRunError(
-                        f"distributed training did not finish within timeout={timeout} s; "
-                        "every process has been stopped"
-                    ) from None
-                dead = [r for r, p in enumerate(processes) if not p.is_alive() and r not in reports]
-                if not dead:
-                    continue
-                try:  # give a dead rank's report a moment to arrive
-                    msg = results.get(timeout=2.0)
-                except queue_module.Empty:
-                    raise TierRunError(
-                        f"rank {dead[0]} of {world} exited (code {processes[dead[0]].exitcode}) "
-                        "without reporting; every process has been stopped"
-                    ) from None
-            if msg[0] == "error":
-                raise TierRunError(
-                    f"rank {msg[1]} of {world} failed: {msg[2]}; every process has been "
-                    f"stopped\n{msg[3]}"
-                )
-            if msg[0] == "trained":
-                bar.update(1)
-            else:
-                reports[msg[1]] = msg
-        pss = _snapshot_pss(processes, release)
-        _stop(processes, grace=5.0)
+        reports, pss, total = _run_ranks(
+            ctx,
+            _train_worker,
+            world,
+            port,
+            (worker_model, x0, y0, placement, cfg),
+            fail_rank,
+            timeout,
+            "distributed training",
+            on_message=progress_message,
+        )
     finally:
         bar.close()
-        _stop(processes, grace=0.0)
-        results.close()
-        results.join_thread()
-    total = time.time() - started
     state = model.state_dict()
     for rank in range(world):
         for k, v in reports[rank][2].items():

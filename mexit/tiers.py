@@ -545,6 +545,86 @@ def _stop(processes, grace: float = 2.0) -> None:
             p.join()
 
 
+def _start_context(start_method: str | None):
+    """The multiprocessing context of a multi-process run: 'fork' where available (the ranks
+    start in milliseconds), else 'spawn'."""
+    import torch.multiprocessing as mp
+
+    methods = mp.get_all_start_methods()
+    if start_method is None:
+        start_method = "fork" if "fork" in methods else "spawn"
+    if start_method not in ("fork", "spawn") or start_method not in methods:
+        raise ValueError(
+            f"start_method must be one of {[m for m in ('fork', 'spawn') if m in methods]} on "
+            f"this platform, got {start_method!r}"
+        )
+    return mp.get_context(start_method)
+
+
+def _check_run(world: int, port, timeout, fail_rank) -> tuple[int, float, int | None]:
+    """Checked (port, timeout, fail_rank) of a run on `world` ranks; port None picks a free one."""
+    timeout = check_float(timeout, "timeout", low=1.0)
+    if fail_rank is not None:
+        fail_rank = check_int(fail_rank, "fail_rank", low=0, high=world - 1)
+    if port is None:
+        port = free_port()
+    else:
+        port = check_int(port, "port", low=1024, high=65535)
+        _check_port_free(port)
+    return port, timeout, fail_rank
+
+
+def _run_ranks(ctx, worker, world, port, payload, fail_rank, timeout, what, on_message=None):
+    """Start `worker(rank, world, port, *payload, results, fail_rank, release)` on every rank
+    and collect one report per rank (a message whose [1] is the rank). A message
+    ("error", rank, error, traceback) or a rank that dies or a run longer than `timeout`
+    seconds stops every process and raises TierRunError naming `what`; `on_message(msg)`
+    may consume other messages (progress) by returning True. Returns (reports, PSS per
+    process, seconds from start to the last report)."""
+    results, release = ctx.Queue(), ctx.Event()
+    started, processes, reports = time.time(), [], {}
+    try:
+        for rank in range(world):
+            args = (rank, world, port, *payload, results, fail_rank, release)
+            p = ctx.Process(target=worker, args=args, daemon=True)
+            p.start()
+            processes.append(p)
+        deadline = started + timeout
+        while len(reports) < world:
+            try:
+                msg = results.get(timeout=0.2)
+            except queue_module.Empty:
+                if time.time() > deadline:
+                    raise TierRunError(
+                        f"{what} did not finish within timeout={timeout} s; every process has "
+                        "been stopped"
+                    ) from None
+                dead = [r for r, p in enumerate(processes) if not p.is_alive() and r not in reports]
+                if not dead:
+                    continue
+                try:  # give a dead rank's report a moment to arrive
+                    msg = results.get(timeout=2.0)
+                except queue_module.Empty:
+                    raise TierRunError(
+                        f"rank {dead[0]} of {world} exited (code {processes[dead[0]].exitcode}) "
+                        "without reporting; every process has been stopped"
+                    ) from None
+            if msg[0] == "error":
+                raise TierRunError(
+                    f"rank {msg[1]} of {world} failed: {msg[2]}; every process has been "
+                    f"stopped\n{msg[3]}"
+                )
+            if on_message is None or not on_message(msg):
+                reports[msg[1]] = msg
+        pss = _snapshot_pss(processes, release)
+        _stop(processes, grace=5.0)
+    finally:
+        _stop(processes, grace=0.0)
+        results.close()
+        results.join_thread()
+    return reports, pss, time.time() - started
+
+
 def distributed_early_exit(
     model: MultiExitNet,
     x: torch.Tensor,
@@ -569,8 +649,6 @@ def distributed_early_exit(
     start_method: 'fork' (default where available: the ranks start in milliseconds) or
     'spawn' (fresh interpreters that import torch and mexit, a few seconds each; the worker
     is `mexit.tiers._tier_worker`, importable, so spawn works from a notebook too)."""
-    import torch.multiprocessing as mp
-
     from ._checks import check_thresholds
 
     if not isinstance(model, MultiExitNet):
@@ -591,88 +669,14 @@ def distributed_early_exit(
             f"world_size ({world_size}) does not match the placement, whose last block is on "
             f"tier {n_tiers - 1} ({n_tiers} ranks needed): {placement}"
         )
-    timeout = check_float(timeout, "timeout", low=1.0)
-    if fail_rank is not None:
-        fail_rank = check_int(fail_rank, "fail_rank", low=0, high=world_size - 1)
-    if port is None:
-        port = free_port()
-    else:
-        port = check_int(port, "port", low=1024, high=65535)
-        _check_port_free(port)
-
-    methods = mp.get_all_start_methods()
-    if start_method is None:
-        start_method = "fork" if "fork" in methods else "spawn"
-    if start_method not in ("fork", "spawn") or start_method not in methods:
-        raise ValueError(
-            f"start_method must be one of {[m for m in ('fork', 'spawn') if m in methods]} on "
-            f"this platform, got {start_method!r}"
-        )
-    ctx = mp.get_context(start_method)
-    results, release = ctx.Queue(), ctx.Event()
+    port, timeout, fail_rank = _check_run(world_size, port, timeout, fail_rank)
+    ctx = _start_context(start_method)
     x = x.detach().float().clone()  # the children share these copies, not the caller's
     model = copy.deepcopy(model).eval()
-    started = time.time()
-    processes = []
-    try:
-        for rank in range(world_size):
-            p = ctx.Process(
-                target=_tier_worker,
-                args=(
-                    rank,
-                    world_size,
-                    port,
-                    model,
-                    x,
-                    th,
-                    placement,
-                    criterion,
-                    results,
-                    fail_rank,
-                    release,
-                ),
-                daemon=True,
-            )
-            p.start()
-            processes.append(p)
-        reports: dict[int, tuple] = {}
-        error, deadline = None, started + timeout
-        while len(reports) < world_size and error is None:
-            try:
-                msg = results.get(timeout=0.2)
-            except queue_module.Empty:
-                if time.time() > deadline:
-                    raise TierRunError(
-                        f"the distributed run did not finish within timeout={timeout} s; every "
-                        "process has been stopped"
-                    ) from None
-                dead = [r for r, p in enumerate(processes) if not p.is_alive() and r not in reports]
-                if not dead:
-                    continue
-                try:  # give a dead rank's report a moment to arrive
-                    msg = results.get(timeout=2.0)
-                except queue_module.Empty:
-                    raise TierRunError(
-                        f"rank {dead[0]} of {world_size} exited (code "
-                        f"{processes[dead[0]].exitcode}) without reporting; every process has "
-                        "been stopped"
-                    ) from None
-            if msg[0] == "error":
-                error = msg
-            else:
-                reports[msg[1]] = msg
-        if error is not None:
-            raise TierRunError(
-                f"rank {error[1]} of {world_size} failed: {error[2]}; every process has been "
-                f"stopped\n{error[3]}"
-            )
-        pss = _snapshot_pss(processes, release)
-        _stop(processes, grace=5.0)
-    finally:
-        _stop(processes, grace=0.0)
-        results.close()
-        results.join_thread()
-    total = time.time() - started
+    payload = (model, x, th, placement, criterion)
+    reports, pss, total = _run_ranks(
+        ctx, _tier_worker, world_size, port, payload, fail_rank, timeout, "the distributed run"
+    )
 
     N = x.shape[0]
     predictions = torch.full((N,), -1, dtype=torch.long)
