@@ -23,13 +23,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import os
-import socket
 import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 
 import torch
 
@@ -39,6 +36,7 @@ from .models import MultiExitNet, device_and_dtype, embedding_shapes, eval_mode
 from .seed import seed_everything
 from .tiers import (
     _check_run,
+    _join_group,
     _run_ranks,
     _start_context,
     _wait_release,
@@ -212,30 +210,13 @@ def train_by_tiers(
     )
 
 
-def _loopback():
-    if "GLOO_SOCKET_IFNAME" not in os.environ:  # talk over the loopback interface
-        names = [n for _, n in socket.if_nameindex() if n.startswith("lo")]
-        if names:
-            os.environ["GLOO_SOCKET_IFNAME"] = names[0]
-
-
 def _train_worker(rank, world, port, model, x, y, placement, cfg, results, fail, release):
     """One tier: receive (h, y) from rank-1 (rank 0 starts from x), train, send (f(h), y)
     to rank+1, report the tier's weights. Importable (spawn works too)."""
     import torch.distributed as dist
 
     try:
-        torch.set_num_threads(1)
-        _loopback()
-        if fail == rank:
-            raise RuntimeError(f"rank {rank} was told to fail at start-up (fail_rank={fail})")
-        dist.init_process_group(
-            "gloo",
-            init_method=f"tcp://127.0.0.1:{port}",
-            rank=rank,
-            world_size=world,
-            timeout=timedelta(seconds=cfg["timeout"]),
-        )
+        _join_group(rank, world, port, fail, timeout_s=cfg["timeout"])
         epochs, lr, batch_size, seed, wire_dtype = (
             cfg[k] for k in ("epochs", "lr", "batch_size", "seed", "wire_dtype")
         )

@@ -446,6 +446,27 @@ def _run_tier(model, h, rows, blocks, exits, th, criterion):
     return done_rows, done_pred, done_exit, rows, h
 
 
+def _join_group(rank: int, world: int, port: int, fail, timeout_s: float) -> None:
+    """A rank's start-up: one thread, gloo over the loopback interface, the process group on
+    127.0.0.1:port (or the failure `fail_rank` asked for)."""
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    if "GLOO_SOCKET_IFNAME" not in os.environ:  # talk over the loopback interface
+        loopback = [n for _, n in socket.if_nameindex() if n.startswith("lo")]
+        if loopback:
+            os.environ["GLOO_SOCKET_IFNAME"] = loopback[0]
+    if fail == rank:
+        raise RuntimeError(f"rank {rank} was told to fail at start-up (fail_rank={fail})")
+    dist.init_process_group(
+        "gloo",
+        init_method=f"tcp://127.0.0.1:{port}",
+        rank=rank,
+        world_size=world,
+        timeout=timedelta(seconds=timeout_s),
+    )
+
+
 def _tier_worker(
     rank, world_size, port, model, x, th, placement, criterion, results, fail, release=None
 ):
@@ -454,20 +475,7 @@ def _tier_worker(
     import torch.distributed as dist
 
     try:
-        torch.set_num_threads(1)
-        if "GLOO_SOCKET_IFNAME" not in os.environ:  # talk over the loopback interface
-            loopback = [n for _, n in socket.if_nameindex() if n.startswith("lo")]
-            if loopback:
-                os.environ["GLOO_SOCKET_IFNAME"] = loopback[0]
-        if fail == rank:
-            raise RuntimeError(f"rank {rank} was told to fail at start-up (fail_rank={fail})")
-        dist.init_process_group(
-            "gloo",
-            init_method=f"tcp://127.0.0.1:{port}",
-            rank=rank,
-            world_size=world_size,
-            timeout=timedelta(seconds=60),
-        )
+        _join_group(rank, world_size, port, fail, timeout_s=60)
         model.eval()
         exits, L = model.exits, model.num_blocks
         blocks = [b for b in range(1, L + 1) if placement[b - 1] == rank]
