@@ -260,6 +260,13 @@ class Curve:
         ok = self.accuracy >= accuracy - ACC_TOL
         return float(self.cost_fraction[ok].min()) if ok.any() else math.inf
 
+    def accuracy_at(self, cost_fraction: float) -> float:
+        """The highest accuracy among the points that cost at most `cost_fraction` of the
+        full network (0 if none is that cheap): the curve read at equal cost."""
+        cost_fraction = check_float(cost_fraction, "cost_fraction", low=0.0)
+        ok = self.cost_fraction <= cost_fraction + 1e-12
+        return float(self.accuracy[ok].max()) if ok.any() else 0.0
+
 
 def _score_grid(scores: torch.Tensor, n_points: int) -> torch.Tensor:
     """Candidate score thresholds from strictest (+inf) to loosest (-inf), at score quantiles."""

@@ -268,3 +268,20 @@ def test_measure_speedup_gives_each_submodule_its_mode_back(tiny_cnn, make_input
     measure_speedup(model, make_inputs(10, (1, 16)), 0.5, batch_size=5, repeats=1)
     assert {name: m.training for name, m in model.named_modules()} == modes
     assert model.training and not model.heads["1"].training
+
+
+def test_accuracy_at_reads_the_curve_at_equal_cost(make_probs):
+    probs, labels = make_probs(E=3, N=200, K=4, seed=3)
+    Gamma = torch.tensor([1.0, 3.0, 7.0])
+    curve = accuracy_cost_curve(probs, labels, "entropy", Gamma, 7.0)
+    for budget in (0.2, 0.5, 0.8, 1.0):
+        # brute force over the curve's own points: the best accuracy that fits the budget
+        fits = [
+            float(a) for a, c in zip(curve.accuracy, curve.cost_fraction) if float(c) <= budget
+        ]
+        assert curve.accuracy_at(budget) == pytest.approx(max(fits, default=0.0))
+    assert curve.accuracy_at(0.0) <= curve.accuracy_at(1.0)
+    with pytest.raises(ValueError, match=r"^cost_fraction must"):
+        curve.accuracy_at(-0.1)
+    with pytest.raises(TypeError, match=r"^cost_fraction must"):
+        curve.accuracy_at("half")
