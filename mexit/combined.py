@@ -28,7 +28,7 @@ from torch import nn
 from ._checks import check_float, check_int, check_labels, check_tensor
 from .checkpoints import state_fingerprint
 from .gates import GatedExits, OutputGate, combine_recursive, gated_outputs, train_gated
-from .models import MultiExitNet, eval_mode
+from .models import MultiExitNet, device_and_dtype, eval_mode
 from .runs import cached_fit, check_fits, fit_run, run_budget, run_data
 
 MODES = ("free", "positive", "softmax", "max", "average")
@@ -52,12 +52,13 @@ class CombinedOutput(MultiExitNet):
         super().__init__(list(model.blocks), heads, exits=model.exits[:-1])
         self.mode = mode
         E = len(self.exits)
+        like = dict(zip(("device", "dtype"), device_and_dtype(model)))  # the model's
         if mode == "free":
-            init = torch.full((E,), 1.0 / E)
+            init = torch.full((E,), 1.0 / E, **like)
         elif mode == "positive":  # softplus(raw) = 1/E
-            init = torch.full((E,), math.log(math.expm1(1.0 / E)))
+            init = torch.full((E,), math.log(math.expm1(1.0 / E)), **like)
         else:
-            init = torch.zeros(E)
+            init = torch.zeros(E, **like)
         self.raw_alpha = nn.Parameter(init) if mode in LEARNED else None
 
     @property
@@ -70,7 +71,8 @@ class CombinedOutput(MultiExitNet):
         if self.mode == "softmax":
             return self.raw_alpha.softmax(0)
         if self.mode == "average":
-            return torch.full((len(self.exits),), 1.0 / len(self.exits))
+            device, dtype = device_and_dtype(self)
+            return torch.full((len(self.exits),), 1.0 / len(self.exits), device=device, dtype=dtype)
         return None
 
     def combine(self, outputs) -> torch.Tensor:

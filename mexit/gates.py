@@ -31,7 +31,7 @@ from .cost import (
     expected_cost,
     measure_costs,
 )
-from .models import MultiExitNet, embedding_shapes, eval_mode
+from .models import MultiExitNet, device_and_dtype, embedding_shapes, eval_mode
 from .runs import cached_fit, check_fits, run_budget
 
 
@@ -241,10 +241,12 @@ class GatedExits(MultiExitNet):
         (a gate is evaluated wherever its head is)."""
         base = measure_costs(self, self.input_shape)
         gamma_c = dict(base.gamma_c)
-        K = self.heads[str(self.num_blocks)](torch.zeros(1, *self._shapes[-1])).shape[-1]
+        like = dict(zip(("device", "dtype"), device_and_dtype(self)))  # the model's, not CPU
+        with eval_mode(self):
+            K = self.heads[str(self.num_blocks)](torch.zeros(1, *self._shapes[-1], **like))
         for i in self.exits[:-1]:
-            shape = (K,) if self.gate_input == "output" else self._shapes[i - 1]
-            gamma_c[i] += count_flops(self.gates[str(i)], torch.zeros(1, *shape))
+            shape = (K.shape[-1],) if self.gate_input == "output" else self._shapes[i - 1]
+            gamma_c[i] += count_flops(self.gates[str(i)], torch.zeros(1, *shape, **like))
         return CostProfile(base.gamma_f, gamma_c)
 
 

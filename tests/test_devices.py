@@ -223,3 +223,19 @@ def test_preserved_rng_restores_the_cpu_generators():
     with mexit.checkpoints.preserved_rng():
         torch.rand(100)
     assert torch.equal(torch.rand(4), expected)
+
+
+def test_combined_and_gated_outputs_live_where_the_model_lives(device, dtype):
+    from mexit import combined, gates
+
+    model = _net().to(device, dtype)
+    x = _data()[0].to(device, dtype)
+    for mode in combined.MODES:
+        net = combined.CombinedOutput(model, mode)
+        if net.alpha is not None:
+            assert (net.alpha.device.type, net.alpha.dtype) == (device.type, dtype)
+        probs = combined.combined_probs(net, x)
+        assert (probs.device.type, probs.dtype) == (device.type, dtype)
+    gated = gates.GatedExits(model, (1, 12)).to(device, dtype)
+    reference = gates.GatedExits(_net(), (1, 12)).costs()
+    assert gated.costs() == reference  # measured on the model's device and dtype, same FLOPs

@@ -276,9 +276,7 @@ def test_accuracy_at_reads_the_curve_at_equal_cost(make_probs):
     curve = accuracy_cost_curve(probs, labels, "entropy", Gamma, 7.0)
     for budget in (0.2, 0.5, 0.8, 1.0):
         # brute force over the curve's own points: the best accuracy that fits the budget
-        fits = [
-            float(a) for a, c in zip(curve.accuracy, curve.cost_fraction) if float(c) <= budget
-        ]
+        fits = [float(a) for a, c in zip(curve.accuracy, curve.cost_fraction) if float(c) <= budget]
         assert curve.accuracy_at(budget) == pytest.approx(max(fits, default=0.0))
     assert curve.accuracy_at(0.0) <= curve.accuracy_at(1.0)
     with pytest.raises(ValueError, match=r"^cost_fraction must"):
