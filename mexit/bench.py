@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import resource
 import subprocess
 import sys
@@ -76,6 +78,8 @@ def bench_early_exit(
                     "early_exit_ms": 1e3 * t_exit,
                     "predicted_speedup": predicted,
                     "realized_speedup": realized,
+                    "realized_low": t.ratio_low,
+                    "realized_high": t.ratio_high,
                     "realized_over_predicted": realized / predicted,
                 }
             )
@@ -199,6 +203,75 @@ def _table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _cpu_name() -> str:
+    """The CPU's model name (Linux), else the platform's processor string."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def markdown(results: dict) -> str:
+    """README's benchmark tables, rendered from the results `main` writes with --json."""
+    m = results.get("machine", {})
+    out = [
+        f"Machine: {m.get('cpu', 'unknown CPU')}, {m.get('cores', '?')} cores, "
+        f"{m.get('threads', '?')} PyTorch threads, torch {m.get('torch', '?')}.",
+        "",
+        "**Real early exit** (`early_exit_predict`) vs the plain backbone, at the entropy "
+        "thresholds β that lose 0, 0.5 and 1 point of test accuracy; predicted speedup = FLOPs "
+        "of the plain network / mean FLOPs spent; measured = median of interleaved pairs "
+        "(interquartile range):",
+        "",
+        "| accuracy loss | β | batch | accuracy | plain (ms) | early exit (ms) | predicted "
+        "| measured | measured / predicted |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results.get("early_exit", []):
+        spread = (
+            f" ({r['realized_low']:.2f}–{r['realized_high']:.2f})" if "realized_low" in r else ""
+        )
+        out.append(
+            f"| {100 * r['accuracy_loss_target']:.1f} pt | {r['beta']:.3f} | {r['batch_size']} "
+            f"| {100 * r['accuracy']:.1f} % | {r['full_ms']:.1f} | {r['early_exit_ms']:.1f} "
+            f"| {r['predicted_speedup']:.2f}× | {r['realized_speedup']:.2f}×{spread} "
+            f"| {r['realized_over_predicted']:.2f} |"
+        )
+    out += [
+        "",
+        "**Policies vs the oracle** — cheapest mean cost at which a threshold policy matches "
+        "the final exit's accuracy, divided by the least cost any assignment of inputs to "
+        "exits needs for that accuracy:",
+        "",
+        "| policy | cost at full accuracy (kFLOPs) | oracle (kFLOPs) | ratio |",
+        "|---|---|---|---|",
+    ]
+    for r in results.get("policies", []):
+        out.append(
+            f"| {r['policy']} | {r['cost_at_full_accuracy'] / 1e3:.1f} "
+            f"| {r['oracle_cost'] / 1e3:.1f} | {r['ratio_to_oracle']:.2f} |"
+        )
+    widgets = ", ".join(f"{r['widget']} {r['compute_ms']:.1f} ms" for r in results["widgets"])
+    out += ["", f"**Widgets** — median `compute()` time: {widgets}."]
+    if "notebooks" in results:
+        out += [
+            "",
+            "**Notebooks** (papermill, cold caches, in order):",
+            "",
+            "| notebook | wall time (s) | peak RSS (MB) |",
+            "|---|---|---|",
+        ]
+        for r in results["notebooks"]:
+            if "error" in r:
+                out.append(f"| {r['notebook']} | error: {r['error']} | |")
+            else:
+                out.append(f"| {r['notebook']} | {r['seconds']:.1f} | {r['peak_rss_mb']:.0f} |")
+    return "\n".join(out)
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(
         prog="python -m mexit.bench",
@@ -212,7 +285,16 @@ def main(argv=None) -> dict:
     parser.add_argument(
         "--notebooks", type=Path, default=Path(__file__).resolve().parent.parent / "notebooks"
     )
+    parser.add_argument(
+        "--markdown",
+        type=Path,
+        help="print README's tables from a JSON file written by --json, and measure nothing",
+    )
     args = parser.parse_args(argv)
+    if args.markdown is not None:
+        results = json.loads(args.markdown.read_text())
+        print(markdown(results))
+        return results
     repeats = 15 if args.full else 5
 
     data = load_mnist1d()
@@ -220,7 +302,12 @@ def main(argv=None) -> dict:
     costs = measure_costs(model, data.input_shape)
     probs = exit_probs(model, data.x_test)
     results = {
-        "machine": {"threads": torch.get_num_threads(), "torch": torch.__version__},
+        "machine": {
+            "cpu": _cpu_name(),
+            "cores": os.cpu_count(),
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+        },
         "early_exit": bench_early_exit(
             model, costs, data.x_test, data.y_test, (1, 64, 1000), (0.0, 0.005, 0.01), repeats
         ),

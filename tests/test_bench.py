@@ -65,3 +65,49 @@ def test_every_explorer_of_the_package_is_benchmarked(make_cnn):
     for w in made.values():
         r = w.result()
         assert 0.0 <= r["accuracy"] <= 1.0
+
+
+def test_markdown_renders_every_row_of_the_results(tmp_path, capsys):
+    results = {
+        "machine": {"cpu": "Test CPU", "cores": 2, "threads": 2, "torch": "x"},
+        "early_exit": [
+            dict(
+                accuracy_loss_target=0.005,
+                beta=0.465,
+                batch_size=64,
+                accuracy=0.962,
+                full_ms=27.6,
+                early_exit_ms=45.0,
+                predicted_speedup=2.13,
+                realized_speedup=0.61,
+                realized_low=0.55,
+                realized_high=0.7,
+                realized_over_predicted=0.29,
+            )
+        ],
+        "policies": [
+            dict(
+                policy="entropy",
+                cost_at_full_accuracy=231100.0,
+                oracle_cost=72600.0,
+                ratio_to_oracle=3.18,
+            )
+        ],
+        "widgets": [dict(widget="ThresholdExplorer", compute_ms=1.04)],
+        "notebooks": [
+            dict(notebook="00_index.ipynb", seconds=8.23, peak_rss_mb=880.4),
+            dict(notebook="01_model.ipynb", error="boom"),
+        ],
+    }
+    text = bench.markdown(results)
+    assert "Machine: Test CPU, 2 cores" in text
+    assert (
+        "| 0.5 pt | 0.465 | 64 | 96.2 % | 27.6 | 45.0 | 2.13× | 0.61× (0.55–0.70) | 0.29 |" in text
+    )
+    assert "| entropy | 231.1 | 72.6 | 3.18 |" in text
+    assert "ThresholdExplorer 1.0 ms" in text
+    assert "| 00_index.ipynb | 8.2 | 880 |" in text and "error: boom" in text
+    path = tmp_path / "r.json"
+    path.write_text(__import__("json").dumps(results))
+    bench.main(["--markdown", str(path)])
+    assert capsys.readouterr().out.strip() == text
