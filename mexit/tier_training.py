@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import time
-import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -37,9 +36,10 @@ from .seed import seed_everything
 from .tiers import (
     _check_run,
     _join_group,
+    _leave_group,
+    _report_failure,
     _run_ranks,
     _start_context,
-    _wait_release,
     check_placement,
     pss_bytes,
 )
@@ -256,12 +256,9 @@ def _train_worker(rank, world, port, model, x, y, placement, cfg, results, fail,
             if k.startswith(prefixes)
         }
         results.put(("ok", rank, state, seconds, emb, lab, start, end))
-        _wait_release(release)
-        dist.barrier()
-        dist.destroy_process_group()
-    except BaseException as err:  # report, then exit non-zero
-        results.put(("error", rank, f"{type(err).__name__}: {err}", traceback.format_exc()))
-        raise SystemExit(1) from None
+        _leave_group(release)
+    except BaseException as err:
+        _report_failure(results, rank, err)
 
 
 def distributed_train_by_tiers(

@@ -467,6 +467,22 @@ def _join_group(rank: int, world: int, port: int, fail, timeout_s: float) -> Non
     )
 
 
+def _leave_group(release) -> None:
+    """A rank's shut-down: wait until the parent has read every rank's memory, then leave the
+    process group together."""
+    import torch.distributed as dist
+
+    _wait_release(release)
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def _report_failure(results, rank: int, err: BaseException) -> None:
+    """Report a rank's failure (message and traceback) to the parent, then exit non-zero."""
+    results.put(("error", rank, f"{type(err).__name__}: {err}", traceback.format_exc()))
+    raise SystemExit(1) from None
+
+
 def _tier_worker(
     rank, world_size, port, model, x, th, placement, criterion, results, fail, release=None
 ):
@@ -530,12 +546,9 @@ def _tier_worker(
                 end,
             )
         )
-        _wait_release(release)
-        dist.barrier()
-        dist.destroy_process_group()
-    except BaseException as err:  # report, then exit non-zero
-        results.put(("error", rank, f"{type(err).__name__}: {err}", traceback.format_exc()))
-        raise SystemExit(1) from None
+        _leave_group(release)
+    except BaseException as err:
+        _report_failure(results, rank, err)
 
 
 def _stop(processes, grace: float = 2.0) -> None:

@@ -86,6 +86,23 @@ def data(make_inputs, n=64):
     return x, torch.arange(n) % 4
 
 
+def fit_frozen(model, x, y, hook, on_step, epochs, batch):
+    """Train with FreezeOut's parameter groups and schedule, calling on_step after each step."""
+    mexit.seed_everything(0)
+    mexit.fit(
+        model,
+        x,
+        y,
+        epochs=epochs,
+        batch_size=batch,
+        lr=0.05,
+        parameters=hook.param_groups(),
+        scheduler=hook.scheduler,
+        on_step=on_step,
+        progress=False,
+    )
+
+
 def layer_params(model, i):
     return list(model.blocks[i - 1].parameters()) + list(model.heads[str(i)].parameters())
 
@@ -105,19 +122,7 @@ def test_each_layer_stops_changing_at_its_freezing_point(make_mlp, make_inputs):
             if step == math.ceil(t_i):
                 at_freeze[i] = [p.detach().clone() for p in layer_params(m, i)]
 
-    mexit.seed_everything(0)
-    mexit.fit(
-        model,
-        x,
-        y,
-        epochs=epochs,
-        batch_size=batch,
-        lr=0.05,
-        parameters=hook.param_groups(),
-        scheduler=hook.scheduler,
-        on_step=on_step,
-        progress=False,
-    )
+    fit_frozen(model, x, y, hook, on_step, epochs, batch)
     for i in (1, 2):
         assert hook.frozen_at[i] == math.ceil(hook.times[i - 1])
         assert all(torch.equal(a, p) for a, p in zip(at_freeze[i], layer_params(model, i)))
@@ -235,19 +240,7 @@ def test_a_frozen_blocks_batch_norm_statistics_stop_changing(make_cnn):
                 at_freeze[i] = bn_stats(m, i)
             after.setdefault(i, []).append(bn_stats(m, i))
 
-    mexit.seed_everything(0)
-    mexit.fit(
-        model,
-        x,
-        y,
-        epochs=epochs,
-        batch_size=batch,
-        lr=0.05,
-        parameters=hook.param_groups(),
-        scheduler=hook.scheduler,
-        on_step=on_step,
-        progress=False,
-    )
+    fit_frozen(model, x, y, hook, on_step, epochs, batch)
     hook.release()
     for i in (1, 2, 3):
         t = hook.frozen_at[i]
