@@ -24,8 +24,10 @@ from mexit import (
     information,
     layerwise,
     local,
+    patience,
     placement,
     policies,
+    policy_comparison,
     runs,
     schemes,
     separate,
@@ -33,6 +35,7 @@ from mexit import (
     tiers,
     timing,
     transformer,
+    zero_time_waste,
 )
 
 with mexit.checkpoints.preserved_rng():  # tiny fixtures, without moving the global RNG
@@ -1404,6 +1407,9 @@ MODULES = (
     timing,
     tier_training,
     cost_weighted_policy,
+    patience,
+    zero_time_waste,
+    policy_comparison,
 )
 EXEMPT = {
     # result records: built by the package from validated inputs, they hold outputs
