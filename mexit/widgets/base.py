@@ -128,7 +128,7 @@ class Explorer:
             raise NotImplementedError
         saved = dict(self.__dict__)
         try:
-            view = self.build_view()
+            view = self.view = self.build_view()
             self.draw(result)
             view.render()
         finally:
@@ -233,20 +233,33 @@ class Explorer:
         cache = self.__dict__.setdefault("_curve_cache", {})
         if key not in cache:
             Gamma = torch.as_tensor(Gamma, dtype=torch.float64)
-            cache[key] = (
-                accuracy_cost_curve(probs, labels, criterion, Gamma, full_cost, n_points=101),
-                oracle_curve(probs, labels, Gamma, full_cost),
-            )
+            if probs.shape[0] == 1:  # the final exit alone: one point, no threshold to sweep
+                acc = float((probs[0].argmax(-1) == labels).double().mean())
+                family = ([float(Gamma[0]) / full_cost], [acc])
+            else:
+                family = accuracy_cost_curve(
+                    probs, labels, criterion, Gamma, full_cost, n_points=101
+                )
+            cache[key] = (family, oracle_curve(probs, labels, Gamma, full_cost))
         return cache[key]
 
-    def tradeoff_view(self, exits, *, ncols=2, figsize=(10.5, 2.9), width_ratios=(1, 1.25)):
-        """A LiveFigure whose first axes is the exit histogram over `exits` and whose second
-        is the accuracy–cost plane; more axes after them if ncols > 2."""
-        view = LiveFigure(ncols=ncols, figsize=figsize, width_ratios=width_ratios)
+    def tradeoff_view(self, exits, *, extra: int = 0, title: str | None = None) -> LiveFigure:
+        """A LiveFigure: the exit histogram over `exits` (axes 0), `extra` axes of the
+        explorer's own (axes 1..extra), and the accuracy–cost plane last (`self.plane`), its
+        legend outside on the right."""
+        ncols = 2 + extra
+        width = {2: 10.5, 3: 12.5, 4: 14.5}.get(ncols, 3.6 * ncols)
+        view = LiveFigure(
+            ncols=ncols,
+            figsize=(width, 2.9),
+            dpi=80 if ncols == 2 else 72,
+            width_ratios=(1,) * (ncols - 1) + (1.25,),
+        )
         self.histogram = ExitHistogram(view.axes[0], view, exits)
-        self.plane = Plane(view.axes[1], view)
+        self.plane = Plane(view.axes[-1], view, **({} if title is None else {"title": title}))
         self._family_key = None
-        view.fig.subplots_adjust(left=0.06, right=0.78, bottom=0.17, top=0.9, wspace=0.3)
+        right = {2: 0.8, 3: 0.84, 4: 0.86}.get(ncols, 0.86)
+        view.fig.subplots_adjust(left=0.06, right=right, bottom=0.17, top=0.9, wspace=0.32)
         return view
 
     def draw_tradeoff(self, result: dict, counts, on=None) -> None:
