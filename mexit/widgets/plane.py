@@ -63,6 +63,13 @@ class LiveFigure:
         self.full_draws = 0  # how many full redraws so far (the rest are blits)
         self.last_render_ms = math.nan
 
+    def resize(self, width: float, height: float) -> None:
+        """New figure size in inches (the image follows); redraws everything next time."""
+        self.fig.set_size_inches(width, height)
+        w, h = self.canvas.get_width_height()
+        self.image.layout.width, self.image.layout.height = f"{w}px", f"{h}px"
+        self.invalidate()
+
     def animate(self, *artists) -> None:
         """Register artists redrawn on every render over the cached background."""
         for a in artists:
@@ -252,13 +259,30 @@ class ExitHistogram:
         self.colors = list(colors) if colors is not None else ["tab:blue"] * len(self.exits)
         if len(self.colors) != len(self.exits):
             raise ValueError(f"colors must give one colour per exit ({len(self.exits)})")
-        x = np.arange(len(self.exits))
-        self.bars = list(ax.bar(x, np.zeros(len(x)), color=self.colors, width=0.7))
-        ax.set_xticks(x, [f"exit {e}" for e in self.exits])
         ax.set(ylim=(0, 100), ylabel="inputs (%)", title=title)
         ax.set_yticks([0, 25, 50, 75, 100])
         ax.title.set_fontsize(10)
-        live.animate(*self.bars)
+        self.bars = []
+        self._make_bars()
+
+    def _make_bars(self) -> None:
+        x = np.arange(len(self.exits))
+        self.bars = list(self.ax.bar(x, np.zeros(len(x)), color=self.colors, width=0.7))
+        self.ax.set_xticks(x, [f"exit {e}" for e in self.exits])
+        self.ax.set_xlim(-0.6, len(x) - 0.4)
+        self.live.animate(*self.bars)
+
+    def set_exits(self, exits: Sequence, colors=None) -> None:
+        """Another set of exits (e.g. another backbone): new bars, one full redraw."""
+        exits = tuple(exits)
+        if not exits:
+            raise ValueError("exits must name at least one exit")
+        for bar in self.bars:
+            self.live._animated.remove(bar)
+            bar.remove()
+        self.exits = exits
+        self.colors = list(colors) if colors is not None else ["tab:blue"] * len(exits)
+        self._make_bars()
 
     def update(self, counts: Sequence, on: Sequence | None = None, colors=None) -> None:
         """counts: inputs leaving at each exit (0 for exits switched off); on: which exits
