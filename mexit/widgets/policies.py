@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 import ipywidgets as widgets
+import numpy as np
 import torch
 
 from .._checks import check_float, check_int, check_labels, check_probs
@@ -483,7 +484,18 @@ class PolicyExplorer(Explorer):
 
     # -- the live view -------------------------------------------------------------------
     def build_view(self):
+        """The exit histogram beside the plane. The family's curve and the oracle are
+        redrawn like the point (blitted), and the axes are sized once for every policy's
+        curve, so switching policy or exits redraws only what moves (no full redraw)."""
         view = self.tradeoff_view(self.exits, title="this policy against the oracle")
+        plane = self.plane
+        plane.family.set_label("this policy, its parameter swept")
+        plane.family.set_markersize(4)
+        early = self.exits[:-1]
+        for c in [v for _, v in self.criterion.options]:
+            plane.set_curves(self._family(c, early), self._oracle(early))
+        view.animate(plane.family, plane.oracle)
+        plane._legend()
         self._family_key = None
         return view
 
@@ -492,21 +504,17 @@ class PolicyExplorer(Explorer):
         self.histogram.update(result["exit_counts"], on)
         key = (result["criterion"], result["exits"][:-1])
         if key != self._family_key:
-            cost, acc = self._family(*key)
-            label = [k for k, v in self.criterion.options if v == result["criterion"]][0]
-            label = label.split(":")[0] + (
-                ", each t"
-                if result["criterion"] == "patience"
-                else ", each λ"
-                if result["criterion"] == "cost_weighted"
-                else ", threshold swept"
-            )
-            self.plane.set_curves(
-                (cost, acc), self._oracle(result["exits"][:-1]), family_label=label
-            )
+            oracle = self._oracle(key[1])
+            for artist, (x, y) in (
+                (self.plane.family, self._family(*key)),
+                (self.plane.oracle, (oracle.cost_fraction.tolist(), oracle.accuracy.tolist())),
+            ):
+                x, y = 100 * np.asarray(x, dtype=float), 100 * np.asarray(y, dtype=float)
+                order = np.argsort(x, kind="stable")
+                artist.set_data(x[order], y[order])
+                self.plane._grow(x, y)  # a full redraw only if the axes must grow
             discrete = result["criterion"] in ("patience", "cost_weighted")
             self.plane.family.set_marker("o" if discrete else "None")
-            self.plane.family.set_markersize(4)
             self._family_key = key
         self.plane.move(result["cost_fraction"], result["accuracy"])
 
