@@ -29,7 +29,7 @@ import torch
 
 from ._checks import check_float, check_int, check_labels, check_probs
 from .cost import CostProfile, measure_costs
-from .cost_weighted_policy import fit_cost_weighted_policy
+from .cost_weighted_policy import CostWeightedPolicy, fit_cost_weighted_policy
 from .inference import exit_probs
 from .models import MultiExitNet
 from .patience import patience_exits
@@ -50,7 +50,7 @@ __all__ = ["POLICY_LABELS", "policy_points", "compare_policies", "policy_rows"]
 POLICY_LABELS = {
     "entropy": "exit when entropy H ≤ β (eq. 11)",
     "max_probability": "exit when max probability ≥ τ",
-    "learned": "exit when learned confidence g_i ≥ τ",
+    "learned": "exit when learned confidence gᵢ ≥ τ",
     "patience": "exit when t exits in a row agree (PABEE)",
     "zero_time_waste": "exit when the ensemble of exits ≤ i has max ≥ τ (ZTW)",
     "cost_weighted": "exit when the cost-weighted classifier says leave (λ)",
@@ -76,6 +76,7 @@ def policy_points(
     learned=None,
     ztw=None,
     lams=DEFAULT_LAMS,
+    cost_weighted=None,
     n_points: int | None = None,
 ) -> dict:
     """Every policy's operating points on both splits, from the outputs of every exit.
@@ -83,8 +84,10 @@ def policy_points(
     Returns {policy: {"params": tuple, "val_accuracy", "val_cost", "test_accuracy",
     "test_cost": float64 tensors (P,)}} with costs as fractions of `full_cost` (default Γ
     of the final exit). learned / ztw: fitted on validation here when None. lams: the λ of
-    the cost-weighted policy. n_points: thresholds per swept family at validation quantiles
-    (None, the default: every distinct validation score, so the tuning is exact)."""
+    the cost-weighted policy, fitted here on validation, unless `cost_weighted` gives the
+    fitted CostWeightedPolicy objects (then their λ are the points). n_points: thresholds
+    per swept family at validation quantiles (None, the default: every distinct validation
+    score, so the tuning is exact)."""
     vp, vy = _check_split(val_probs, val_labels, "val")
     tp, ty = _check_split(test_probs, test_labels, "test")
     if vp.shape[0] != tp.shape[0] or vp.shape[-1] != tp.shape[-1]:
@@ -154,14 +157,35 @@ def policy_points(
     qv, qt = ztw.ensemble(vp), ztw.ensemble(tp)
     swept("zero_time_waste", qv, qt, "max_probability")
 
-    def cost_weighted(probs, pol):
-        idx = pol.exits(probs)
-        return idx, probs.argmax(-1).gather(0, idx[None]).squeeze(0)
-
-    fitted = [fit_cost_weighted_policy(vp, vy, Gamma, lam, full) for lam in lams]
-    family("cost_weighted", fitted, cost_weighted)
-    out["cost_weighted"]["params"] = lams
+    if cost_weighted is None:
+        fitted = [fit_cost_weighted_policy(vp, vy, Gamma, lam, full) for lam in lams]
+    else:
+        fitted = _check_fitted(cost_weighted, E)
+    family("cost_weighted", fitted, _cost_weighted_exits)
+    out["cost_weighted"]["params"] = tuple(p.lam for p in fitted)
     return out
+
+
+def _cost_weighted_exits(probs, pol):
+    idx = pol.exits(probs)
+    return idx, probs.argmax(-1).gather(0, idx[None]).squeeze(0)
+
+
+def _check_fitted(cost_weighted, E: int) -> list:
+    if isinstance(cost_weighted, (str, bytes)) or not hasattr(cost_weighted, "__iter__"):
+        raise TypeError(
+            f"cost_weighted must be a sequence of CostWeightedPolicy, got "
+            f"{type(cost_weighted).__name__}"
+        )
+    fitted = list(cost_weighted)
+    if not fitted:
+        raise ValueError("cost_weighted must hold at least one fitted policy")
+    for pol in fitted:
+        if not isinstance(pol, CostWeightedPolicy):
+            raise TypeError(f"cost_weighted must hold CostWeightedPolicy, got {type(pol).__name__}")
+        if pol.n_exits != E:
+            raise ValueError(f"cost_weighted must be fitted on these {E} exits, got {pol.n_exits}")
+    return fitted
 
 
 def _sweep(scores, correct, Gamma, full, score_t):
@@ -198,6 +222,7 @@ def compare_policies(
     learned=None,
     ztw=None,
     lams=DEFAULT_LAMS,
+    cost_weighted=None,
     n_points: int | None = None,
     points=None,
 ) -> list[dict]:
@@ -221,7 +246,17 @@ def compare_policies(
         raise ValueError("losses must hold at least one accuracy loss")
     if points is None:
         points = policy_points(
-            vp, vy, tp, ty, Gamma, full, learned=learned, ztw=ztw, lams=lams, n_points=n_points
+            vp,
+            vy,
+            tp,
+            ty,
+            Gamma,
+            full,
+            learned=learned,
+            ztw=ztw,
+            lams=lams,
+            cost_weighted=cost_weighted,
+            n_points=n_points,
         )
     elif not isinstance(points, dict) or not points:
         raise TypeError(f"points must be the dict policy_points returns, got {type(points)}")

@@ -86,6 +86,13 @@ CASES = [
 ]
 
 
+CASES += [
+    (policy_points, SPLITS | dict(cost_weighted=[]), ValueError, "^cost_weighted must"),
+    (policy_points, SPLITS | dict(cost_weighted=[3]), TypeError, "^cost_weighted must"),
+    (policy_points, SPLITS | dict(cost_weighted="cw"), TypeError, "^cost_weighted must"),
+]
+
+
 @pytest.mark.parametrize(
     "fn,kwargs,error,match", CASES, ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(CASES)]
 )

@@ -139,3 +139,29 @@ def test_policy_rows_on_a_model(make_mlp, make_inputs):
     for r in rows:
         for v in r.values():
             assert v is None or not (isinstance(v, float) and math.isnan(v))
+
+
+def test_fitted_cost_weighted_policies_give_the_same_points_as_their_lams():
+    (vp, vy), (tp, ty) = _split(0), _split(1)
+    lams = (0.0, 0.05, 0.5)
+    fitted = [fit_cost_weighted_policy(vp, vy, GAMMA, lam) for lam in lams]
+    ztw = fit_zero_time_waste(vp, vy)
+    a = policy_points(vp, vy, tp, ty, GAMMA, ztw=ztw, lams=lams, n_points=5)["cost_weighted"]
+    b = policy_points(vp, vy, tp, ty, GAMMA, ztw=ztw, cost_weighted=fitted, n_points=5)
+    b = b["cost_weighted"]
+    assert a["params"] == b["params"] == lams
+    for k in ("val_accuracy", "val_cost", "test_accuracy", "test_cost"):
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_the_bench_calls_it(make_mlp, make_inputs):
+    from mexit import bench
+
+    model = make_mlp(scale=3.0)
+    x = make_inputs(40, (1, 6), seed=1)
+    y = mexit.exit_probs(model, x)[-1].argmax(-1)
+    data = mexit.data.DataBundle("t", x, y, x, y, x, y, ("a", "b", "c", "d"), (1, 6))
+    costs = mexit.measure_costs(model, (1, 6))
+    rows = bench.bench_policy_comparison(model, data, costs)
+    assert {r["policy"] for r in rows} == set(POLICY_LABELS)
+    assert "ratio_to_oracle" in rows[0] and "label" not in rows[0]
