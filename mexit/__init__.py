@@ -10,11 +10,14 @@ neural networks?' (2020). One small module per idea of the survey:
 - `checkpoints`       cached reference models (`pretrained`)
 - `claims`            `check`: a notebook's claims bound to checks that can fail
 - `timing`            interleaved A/B timing with pinned threads
+- `patience`, `zero_time_waste`  later exit policies: PABEE (Zhou et al. 2020), ZTW's
+                      ensembles of earlier exits (Wołczyk et al. 2021)
+- `policy_comparison` every policy on one model at equal accuracy, against the oracle
 - `widgets`           the notebooks' interactive explorers
 - `exercises`         the chapters' coding exercises: `exercises.check_<name>(fn)`
 """
 
-from . import exercises, timing, widgets
+from . import exercises, patience, policy_comparison, timing, widgets, zero_time_waste
 from .checkpoints import cached_model, pretrained
 from .claims import check
 from .cost import (
@@ -81,10 +84,13 @@ __all__ = [
     "normalized_entropy",
     "oracle_exits",
     "overthinking",
+    "patience",
+    "policy_comparison",
     "pooled_head",
     "pretrained",
     "seed_everything",
     "simulate_exits",
     "timing",
     "widgets",
+    "zero_time_waste",
 ]

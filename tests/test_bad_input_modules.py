@@ -25,8 +25,10 @@ from mexit import (
     information,
     layerwise,
     local,
+    patience,
     placement,
     policies,
+    policy_comparison,
     runs,
     schemes,
     separate,
@@ -34,6 +36,7 @@ from mexit import (
     tiers,
     timing,
     transformer,
+    zero_time_waste,
 )
 
 with mexit.checkpoints.preserved_rng():  # tiny fixtures, without moving the global RNG
@@ -1406,6 +1409,9 @@ MODULES = (
     tier_training,
     cost_weighted_policy,
     exercises,
+    patience,
+    zero_time_waste,
+    policy_comparison,
 )
 EXEMPT = {
     # result records: built by the package from validated inputs, they hold outputs
