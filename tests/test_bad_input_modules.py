@@ -17,6 +17,7 @@ from mexit import (
     cascade,
     combined,
     cost_weighted_policy,
+    exercises,
     freezeout,
     gates,
     gradients,
@@ -1404,6 +1405,7 @@ MODULES = (
     timing,
     tier_training,
     cost_weighted_policy,
+    exercises,
 )
 EXEMPT = {
     # result records: built by the package from validated inputs, they hold outputs
@@ -1422,6 +1424,7 @@ EXEMPT = {
     "GatedOutputs",
     "TierRunError",  # an exception class
     "free_port",  # takes no argument
+    "checkers",  # exercises.checkers(): takes no argument
 }
 ELSEWHERE = {"policy_exits": 4}  # bad-input cases already in tests/test_policies.py
 

@@ -361,14 +361,26 @@ class Exercise:
         except TypeError as err:
             got = f"{describe(out)} — cannot compare {err}"
         exp = describe(_displayed(self.expected[k]))
-        return "\n".join(
-            [
-                f"  first failing case: '{self.cases[k].label}'",
-                self._inputs_text(self.cases[k]).split("\n", 1)[1],
-                f"    expected: {exp}",
-                f"    yours:    {got}",
-            ]
-        )
+        lines = [
+            f"  first failing case: '{self.cases[k].label}'",
+            self._inputs_text(self.cases[k]).split("\n", 1)[1],
+            f"    expected: {exp}",
+            f"    yours:    {got}",
+        ]
+        try:
+            a, b = as_tensor(out), as_tensor(self.expected[k])
+        except TypeError:
+            return "\n".join(lines)
+        if a.shape != b.shape:
+            lines.append(f"    shapes differ: expected {tuple(b.shape)}, yours {tuple(a.shape)}")
+        else:
+            bad = ~torch.isclose(a, b, atol=self.atol, rtol=self.rtol, equal_nan=True)
+            where = tuple(int(i) for i in bad.nonzero()[0]) if bad.any() else ()
+            lines.append(
+                f"    first difference at index {where}: expected {b[where].item():.6g}, "
+                f"yours {a[where].item():.6g} ({int(bad.sum())} of {bad.numel()} values differ)"
+            )
+        return "\n".join(lines)
 
     # ------------------------------------------------------------------ the public checker
     @property
