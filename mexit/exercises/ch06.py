@@ -133,7 +133,7 @@ check_eq11 = EQ11.checker_fn
 # ------------------------------------------------------------------ patience (PABEE)
 
 
-def patience_reference(probs, patience):
+def _patience_reference(probs, patience):
     """PABEE's exits (positions 0..E-1): `mexit.patience.patience_exits` when the package
     has it, else the same rule written here (Zhou et al. 2020): a counter starts at 0 at the
     first exit, grows by one when an exit predicts the class of the exit before it and goes
@@ -240,14 +240,14 @@ def _no_default(probs, patience):
 
 
 def _one_based(probs, patience):
-    return patience_reference(probs, patience) + 1
+    return _patience_reference(probs, patience) + 1
 
 
 PATIENCE = Exercise(
     "patience",
     title="patience_exits(probs, patience), PABEE: the exit position 0..E-1 of every input",
     params=("probs", "patience"),
-    reference=patience_reference,
+    reference=_patience_reference,
     cases=_patience_cases,
     success="your exits equal PABEE's (mexit.patience.patience_exits)",
     mistakes=[
