@@ -43,7 +43,7 @@ def _nats(probs):
 
 
 def _bits(probs):
-    return -(probs * torch.log2(probs.clamp_min(1e-300))).sum(-1)
+    return -_plogp(probs) / math.log(2.0)
 
 
 def _mixed_bases(probs):

@@ -16,17 +16,17 @@ def _softmax_rows(g, n, classes, scale=2.0, dtype=torch.float32):
 
 
 def _cascade_cases() -> list[Case]:
+    # costs in kFLOPs: the small network at a quarter of the large one, as in the notebook
     g = torch.Generator().manual_seed(1101)
     one_hot = torch.eye(10)[torch.tensor([1, 4, 7])]
     with_one_hot = torch.cat([one_hot, _softmax_rows(g, 7, 10, scale=3.0)])
-    with_uniform = torch.cat([torch.full((2, 10), 0.1), _softmax_rows(g, 6, 10)])
     return [
         Case(
             "50 inputs, 10 classes, β = 0.4",
-            (_softmax_rows(g, 50, 10, scale=3.0), 0.4, 110e3, 440e3),
+            (_softmax_rows(g, 50, 10, scale=3.0), 0.4, 110.0, 440.0),
         ),
-        Case("β = 0: only one-hot rows stay (H ≤ 0)", (with_one_hot, 0.0, 110e3, 440e3)),
-        Case("β = 1: nobody is deferred, uniform rows too", (with_uniform, 1.0, 110e3, 440e3)),
+        Case("β = 0: only one-hot rows stay (H ≤ 0)", (with_one_hot, 0.0, 110.0, 440.0)),
+        Case("β = 1: nobody is deferred", (_softmax_rows(g, 8, 10), 1.0, 110.0, 440.0)),
         Case("two classes, β = 0.5", (_softmax_rows(g, 30, 2), 0.5, 2.0, 10.0)),
         Case(
             "float64 outputs, β = 0.25",
@@ -96,8 +96,8 @@ CASCADE_COST = Exercise(
         Mistake(
             "strict test H < β",
             _strict,
-            "eq. 11's exit test is H ≤ β: at β = 0 a one-hot row (H = 0) stays, and at β = 1 "
-            "nobody is deferred (H ≤ 1 always).",
+            "eq. 11's exit test is H ≤ β: at β = 0 a one-hot row (H = 0) stays with the "
+            "small network.",
         ),
         Mistake(
             "unnormalized entropy compared with β",
