@@ -68,7 +68,7 @@ def _sum_axis_1(probs):
 
 EQ11 = Exercise(
     "eq11",
-    title="normalized_entropy(probs), eq. 11: H = −(1/log C) Σ_t c_t log c_t over the last axis",
+    title="normalized_entropy(probs), the normalized entropy H of eq. 11",
     params=("probs",),
     reference=normalized_entropy,
     cases=_eq11_cases,
@@ -245,7 +245,7 @@ def _one_based(probs, patience):
 
 PATIENCE = Exercise(
     "patience",
-    title="patience_exits(probs, patience), PABEE: the exit position 0..E-1 of every input",
+    title="patience_exits(probs, patience), the exit PABEE gives every input",
     params=("probs", "patience"),
     reference=_patience_reference,
     cases=_patience_cases,

@@ -65,8 +65,7 @@ def _no_product(gates):
 
 EQ14 = Exercise(
     "eq14",
-    title="exit_probabilities(gates), eq. 14: p_j = g_j ∏_{l<j} (1 − g_l), g ≡ 1 at the final "
-    "exit; gates (N, E-1) → p (N, E)",
+    title="exit_probabilities(gates), the probabilities p_ij of exiting at j (eq. 14)",
     params=("gates",),
     reference=exit_probabilities,
     cases=_eq14_cases,
@@ -194,8 +193,8 @@ def _early_only(gates, gamma_f, gamma_c, exits):
 
 EXPECTED_COST = Exercise(
     "expected_cost",
-    title="expected_cost(gates, gamma_f, gamma_c, exits), eq. 13 in its consistent form: the "
-    "mean over inputs of Σ_j p_ij Γ_j",
+    title="expected_cost(gates, gamma_f, gamma_c, exits), the expected cost Σ_j p_ij Γ_j "
+    "(eq. 13, consistent form)",
     params=("gates", "gamma_f", "gamma_c", "exits"),
     reference=_cost_reference,
     cases=_cost_cases,

@@ -61,8 +61,7 @@ def _times_h(delta, h, M, K):
 
 FEEDBACK = Exercise(
     "feedback_backward",
-    title="fa_backward(delta, h, M, K), the error ∂l/∂h feedback alignment sends to the block "
-    "for c = h Mᵀ: K replaces M in the backward pass",
+    title="fa_backward(delta, h, M, K), the error ∂l/∂h that feedback alignment sends back",
     params=("delta", "h", "M", "K"),
     reference=_fa_reference,
     cases=_fa_cases,

@@ -100,8 +100,7 @@ def _skip_empty(exit_index, exits, placement, h_bytes):
 
 LINK_BYTES = Exercise(
     "link_bytes",
-    title="link_bytes(exit_index, exits, placement, h_bytes), the bytes each link carries "
-    "(device → edge, edge → cloud, ...) when only unanswered inputs travel",
+    title="link_bytes(exit_index, exits, placement, h_bytes), the bytes each link carries",
     params=("exit_index", "exits", "placement", "h_bytes"),
     reference=unresolved_embedding_bytes,
     cases=_bytes_cases,

@@ -84,8 +84,7 @@ def _per_unit(a, b, bins):
 
 BINNED_MI = Exercise(
     "binned_mi",
-    title="binned_mi(a, b, bins), I(A; B) = H(A) + H(B) − H(A, B) in bits after equal-width "
-    "binning",
+    title="binned_mi(a, b, bins), the binning estimate of I(A; B) in bits",
     params=("a", "b", "bins"),
     reference=binned_mi,
     cases=_mi_cases,

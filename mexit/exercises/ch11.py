@@ -72,8 +72,8 @@ def _nats(small_probs, threshold, cost_small, cost_large):
 
 CASCADE_COST = Exercise(
     "cascade_cost",
-    title="cascade_cost(small_probs, threshold, cost_small, cost_large), the mean FLOPs per "
-    "input of the cascade small → large: γ_small + P(defer) γ_large, defer when H > β (eq. 11)",
+    title="cascade_cost(small_probs, threshold, cost_small, cost_large), the cascade's mean "
+    "cost per input",
     params=("small_probs", "threshold", "cost_small", "cost_large"),
     reference=_cascade_reference,
     cases=_cascade_cases,
