@@ -275,6 +275,47 @@ LINK_WRONG = {
     "a tier without blocks sends nothing": lambda e, x, p, h: _link(e, x, p, h, skip=True),
 }
 
+
+def latency_ok(costs, exits, h_bytes, system, placement):
+    out = []
+    for j in exits:
+        t = 0.0
+        for k in range(1, j + 1):  # compute: blocks, and the heads of `exits`, at their tier
+            speed = system.speeds[placement[k - 1]]
+            t += costs.gamma_f[k - 1] / speed
+            t += costs.gamma_c[k] / speed if k in exits else 0.0
+        for link in range(placement[j - 1]):  # links crossed to reach exit j's tier
+            last = max([b for b in range(1, j + 1) if placement[b - 1] <= link], default=0)
+            t += 2 * system.latencies[link] + h_bytes[last] / system.bandwidths[link]
+        out.append(t)
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def _latency(costs, exits, h, system, placement, reply=2, heads=True, tier_of=None, nxt=0):
+    tier_of = tier_of or (lambda k: placement[k - 1])
+    out = []
+    for j in exits:
+        t = sum(
+            (costs.gamma_f[k - 1] + (costs.gamma_c[k] if heads and k in exits else 0))
+            / system.speeds[tier_of(k)]
+            for k in range(1, j + 1)
+        )
+        for link in range(placement[j - 1]):
+            last = max([b for b in range(1, j + 1) if placement[b - 1] <= link], default=0)
+            t += reply * system.latencies[link] + h[last + nxt] / system.bandwidths[link]
+        out.append(t)
+    return out
+
+
+LATENCY_WRONG = {
+    "the answer's way back not counted": lambda c, e, h, s, p: _latency(c, e, h, s, p, reply=1),
+    "the heads' FLOPs not counted": lambda c, e, h, s, p: _latency(c, e, h, s, p, heads=False),
+    "every block at the device's speed": lambda c, e, h, s, p: _latency(
+        c, e, h, s, p, tier_of=lambda k: 0
+    ),
+    "h_{i+1} sent instead of h_i": lambda c, e, h, s, p: _latency(c, e, h, s, p, nxt=1),
+}
+
 # ---------------------------------------------------------------- 10: binned MI
 
 
@@ -370,6 +411,7 @@ STUDENTS = {  # exercise: (correct implementations, {mistake: wrong implementati
     "expected_cost": ((cost_ok, cost_reach_ok), COST_WRONG),
     "feedback_backward": ((fa_ok, fa_autograd_ok, fa_einsum_ok), FA_WRONG),
     "link_bytes": ((link_ok,), LINK_WRONG),
+    "exit_latencies": ((latency_ok,), LATENCY_WRONG),
     "binned_mi": ((mi_ok, mi_conditional_ok), MI_WRONG),
     "cascade_cost": ((cascade_ok, cascade_loop_ok), CASCADE_WRONG),
 }
@@ -377,8 +419,8 @@ CORRECT = [(n, f) for n, (fs, _) in STUDENTS.items() for f in fs]
 WRONG = [(n, m, f) for n, (_, ws) in STUDENTS.items() for m, f in ws.items()]
 
 
-def test_chapters_06_to_11_have_eight_checkers_with_two_mistakes_each():
-    assert len(STUDENTS) >= 8
+def test_chapters_06_to_11_have_nine_checkers_with_two_mistakes_each():
+    assert len(STUDENTS) >= 9
     for name in STUDENTS:
         assert len(EXERCISES[name].mistakes) >= 2, name
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from ..tiers import unresolved_embedding_bytes
+from ..cost import CostProfile
+from ..tiers import tier_latencies, tier_system, unresolved_embedding_bytes
 from ._core import Case, Exercise, Mistake
 
 # bytes of h_0 = x, h_1, ..., h_4 for one input: all different, so a wrong h_i shows
@@ -140,3 +141,104 @@ LINK_BYTES = Exercise(
     ],
 )
 check_link_bytes = LINK_BYTES.checker_fn
+
+
+# ------------------------------------------------------------------ latency per exit
+
+_SYSTEM = dict(speeds=(1e7, 1e9, 2e10), latencies=(0.01, 0.03), bandwidths=(1e6, 1.25e7))
+
+
+def _latency_cases() -> list[Case]:
+    costs = CostProfile((1000, 8000, 30000, 120000), {1: 200, 2: 300, 3: 400, 4: 500})
+    system = tier_system(**_SYSTEM)
+    two = tier_system((1e7, 1e9), (0.02,), (5e5,))
+    every = (1, 2, 3, 4)
+    return [
+        Case("device, device, edge, cloud", (costs, every, _H, system, (0, 0, 1, 2))),
+        Case("all on the device (no link)", (costs, every, _H, system, (0, 0, 0, 0))),
+        Case("all in the cloud: x crosses both links", (costs, every, _H, system, (2, 2, 2, 2))),
+        Case("the edge runs no block", (costs, every, _H, system, (0, 0, 2, 2))),
+        Case(
+            "exits (2, 4) only, device, edge, edge, cloud",
+            (costs, (2, 4), _H, system, (0, 1, 1, 2)),
+        ),
+        Case("two tiers: device and edge", (costs, every, _H, two, (0, 0, 1, 1))),
+    ]
+
+
+def _latency_reference(costs, exits, h_bytes, system, placement):
+    return tier_latencies(costs, exits, h_bytes, system, placement)[0]
+
+
+def _latency_variant(
+    costs, exits, h_bytes, system, placement, *, reply=True, heads=True, one_speed=False, shift=0
+):
+    out, t, tier = [], 0.0, 0
+    for b in range(1, len(placement) + 1):
+        while tier < placement[b - 1]:
+            i = min(b - 1 + shift, len(h_bytes) - 1)
+            t += system.latencies[tier] + h_bytes[i] / system.bandwidths[tier]
+            tier += 1
+        speed = system.speeds[0 if one_speed else tier]
+        t += costs.gamma_f[b - 1] / speed
+        if b in exits:
+            t += costs.gamma_c[b] / speed if heads else 0.0
+            out.append(t + (sum(system.latencies[:tier]) if reply else 0.0))
+    return out
+
+
+def _no_reply(costs, exits, h_bytes, system, placement):
+    return _latency_variant(costs, exits, h_bytes, system, placement, reply=False)
+
+
+def _no_heads(costs, exits, h_bytes, system, placement):
+    return _latency_variant(costs, exits, h_bytes, system, placement, heads=False)
+
+
+def _device_speed(costs, exits, h_bytes, system, placement):
+    return _latency_variant(costs, exits, h_bytes, system, placement, one_speed=True)
+
+
+def _next_h(costs, exits, h_bytes, system, placement):
+    return _latency_variant(costs, exits, h_bytes, system, placement, shift=1)
+
+
+LATENCY = Exercise(
+    "exit_latencies",
+    title="exit_latencies(costs, exits, h_bytes, system, placement), the end-to-end latency of "
+    "an input answered at each exit",
+    params=("costs", "exits", "h_bytes", "system", "placement"),
+    reference=_latency_reference,
+    cases=_latency_cases,
+    atol=1e-9,
+    rtol=1e-7,
+    success="your latencies equal mexit.tiers.tier_latencies",
+    mistakes=[
+        Mistake(
+            "the answer's way back not counted",
+            _no_reply,
+            "the answer is needed on the device: an input answered on tier t pays the "
+            "latencies of the t links once more on the way back (a class index: a few bytes, "
+            "so latency only).",
+        ),
+        Mistake(
+            "the heads' FLOPs not counted",
+            _no_heads,
+            "an input answered at exit j also ran every head of `exits` up to j, each on "
+            "its block's tier: add γ_{c_k} / s_{π(k)}.",
+        ),
+        Mistake(
+            "every block at the device's speed",
+            _device_speed,
+            "a block runs on the tier the placement gives it: divide its FLOPs by that "
+            "tier's speed, system.speeds[placement[k - 1]].",
+        ),
+        Mistake(
+            "h_{i+1} sent instead of h_i",
+            _next_h,
+            "crossing a link before block i + 1 sends h_i, the output of block i "
+            "(h_bytes[i], h_bytes[0] = x): the next tier computes h_{i+1} itself.",
+        ),
+    ],
+)
+check_exit_latencies = LATENCY.checker_fn
