@@ -31,6 +31,8 @@ TAGS = re.compile(r"""tags\s*=\s*\[([^\]]*)\]""")
 # chapters whose Exercises section this branch delivers (06-11 come with their own branch)
 REQUIRED = ["01_model", "02_placement", "03_joint_training", "04_layerwise_training"]
 REQUIRED += ["05_separate_training"]
+REQUIRED += ["06_inference", "07_cost_regularization", "08_biological_plausibility"]
+REQUIRED += ["09_distributed", "10_information_bottleneck", "11_open_challenges"]
 
 
 def _read(path):
