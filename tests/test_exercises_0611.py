@@ -465,10 +465,3 @@ def test_float32_code_on_float64_outputs_is_told_to_keep_the_dtype(capsys):
     out = capsys.readouterr().out
     assert result.status == "wrong" and "float64" in out and "float32" in out
 
-
-def test_the_patience_reference_equals_mexit_patience_when_present():
-    patience = pytest.importorskip("mexit.patience")
-    ex = EXERCISES["patience"]
-    for case in ex.cases:
-        exits, _ = patience.patience_exits(*case.args)
-        assert torch.equal(exits, ex.reference(*case.args)), case.label

@@ -7,6 +7,7 @@ import math
 import torch
 
 from ..inference import normalized_entropy
+from ..patience import patience_exits
 from ._core import Case, Exercise, Mistake
 
 # ------------------------------------------------------------------ eq. 11
@@ -134,28 +135,10 @@ check_eq11 = EQ11.checker_fn
 
 
 def _patience_reference(probs, patience):
-    """PABEE's exits (positions 0..E-1): `mexit.patience.patience_exits` when the package
-    has it, else the same rule written here (Zhou et al. 2020): a counter starts at 0 at the
-    first exit, grows by one when an exit predicts the class of the exit before it and goes
-    back to 0 otherwise; an input leaves at the first exit whose counter reaches `patience`
-    (the last patience + 1 exits agree); the final exit answers whoever is left."""
-    try:
-        from ..patience import patience_exits
-    except ImportError:
-        patience_exits = None
-    if patience_exits is not None:
-        return patience_exits(probs, patience)[0]
-    pred = torch.stack(list(probs)).argmax(-1)  # (E, N)
-    E, N = pred.shape
-    exit_index = torch.full((N,), E - 1, dtype=torch.long)
-    count = torch.zeros(N, dtype=torch.long)
-    undecided = torch.ones(N, dtype=torch.bool)
-    for k in range(1, E - 1):
-        count = torch.where(pred[k] == pred[k - 1], count + 1, torch.zeros_like(count))
-        leave = undecided & (count >= patience)
-        exit_index[leave] = k
-        undecided &= ~leave
-    return exit_index
+    """PABEE's exits (positions 0..E-1), from the package's one implementation,
+    `mexit.patience.patience_exits` (Zhou et al. 2020): patience t means t consecutive
+    agreements, i.e. the last t + 1 exits agree; the final exit answers whoever is left."""
+    return patience_exits(probs, patience)[0]
 
 
 def _probs_for(predictions, classes=10, dtype=torch.float32, seed=0):
