@@ -464,4 +464,3 @@ def test_float32_code_on_float64_outputs_is_told_to_keep_the_dtype(capsys):
     result = mexit.exercises.check_eq11(lambda p: eq11_ok(p).float())
     out = capsys.readouterr().out
     assert result.status == "wrong" and "float64" in out and "float32" in out
-
