@@ -17,6 +17,7 @@ from mexit import (
     cascade,
     combined,
     cost_weighted_policy,
+    deployment,
     freezeout,
     gates,
     gradients,
@@ -29,6 +30,7 @@ from mexit import (
     runs,
     schemes,
     separate,
+    speed,
     tier_training,
     tiers,
     timing,
@@ -1404,6 +1406,8 @@ MODULES = (
     timing,
     tier_training,
     cost_weighted_policy,
+    deployment,
+    speed,
 )
 EXEMPT = {
     # result records: built by the package from validated inputs, they hold outputs
@@ -1413,6 +1417,8 @@ EXEMPT = {
     "TuneResult",
     "Speedup",
     "ABTiming",
+    "DeployResult",
+    "DeploySpeedup",
     "TierTraining",
     "Stage",
     "TierSystem",
