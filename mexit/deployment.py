@@ -340,27 +340,26 @@ class DeployedNet:
             if head is None:
                 continue
             z = _run(head, h)
-            if early is None:
-                done, pred = None, z.softmax(-1).argmax(-1)
-                n_done = len(z)
+            if early is None:  # the final exit: every row still active leaves
+                pred, keep = z.softmax(-1).argmax(-1), None
             else:
                 done, pred = self._passes(z, early)
-                n_done = int(done.sum())
-            if n_done == len(z):  # every row still active leaves here
+                keep = (~done).nonzero().squeeze(1)  # one sync: how many go on
+                if len(keep) == len(z):  # nobody leaves here
+                    continue
+            if keep is None or len(keep) == 0:  # every row still active leaves here
                 if active is None:
                     return DeployResult(pred, torch.full((N,), k, dtype=torch.long, device=dev))
                 rows.append(active)
                 preds.append(pred)
                 where.append(k)
                 break
-            if n_done:
-                out = done.nonzero().squeeze(1)
-                keep = (~done).nonzero().squeeze(1)
-                rows.append(out if active is None else active.index_select(0, out))
-                preds.append(pred.index_select(0, out))
-                where.append(k)
-                active = keep if active is None else active.index_select(0, keep)
-                h = h.index_select(0, keep)
+            out = done.nonzero().squeeze(1)
+            rows.append(out if active is None else active.index_select(0, out))
+            preds.append(pred.index_select(0, out))
+            where.append(k)
+            active = keep if active is None else active.index_select(0, keep)
+            h = h.index_select(0, keep)
         predictions = torch.empty(N, dtype=torch.long, device=dev)
         exit_index = torch.empty(N, dtype=torch.long, device=dev)
         for r, p, k in zip(rows, preds, where):

@@ -19,7 +19,7 @@ from .cost import CostProfile, measure_costs
 from .deployment import deploy
 from .inference import _check_criterion, exit_probs, max_probability, normalized_entropy
 from .models import MultiExitNet, mnist1d_cnn
-from .timing import time_ab
+from .timing import pinned_threads, time_ab, verdict
 
 
 def _check_shares(shares, n_exits: int) -> list[float]:
@@ -92,6 +92,11 @@ class DeploySpeedup:
     def measured_over_predicted(self) -> float:
         return self.measured / self.predicted
 
+    @property
+    def verdict(self) -> str:
+        """`mexit.timing.verdict` of the measured interval: what a text may say."""
+        return verdict(self.measured_low, self.measured_high)
+
 
 def deploy_speedup(
     model: MultiExitNet,
@@ -154,6 +159,30 @@ def deploy_speedup(
         repeats=t.repeats,
         threads=t.threads,
     )
+
+
+def where_time_goes(fn, rows: int = 6, threads: int | None = 1) -> list[dict]:
+    """Run `fn()` once under `torch.profiler` (CPU) and return the `rows` PyTorch ops with
+    the most self time: name, calls, self time (ms) and its share of all ops' self time."""
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    rows = check_int(rows, "rows", low=1)
+    from torch.profiler import ProfilerActivity, profile
+
+    with pinned_threads(threads), profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    events = [e for e in prof.key_averages() if e.key.startswith("aten::")]
+    total = sum(e.self_cpu_time_total for e in events) or 1.0
+    events.sort(key=lambda e: e.self_cpu_time_total, reverse=True)
+    return [
+        {
+            "op": e.key,
+            "calls": e.count,
+            "self_ms": e.self_cpu_time_total / 1e3,
+            "share": e.self_cpu_time_total / total,
+        }
+        for e in events[:rows]
+    ]
 
 
 def width_sweep(
@@ -235,5 +264,6 @@ __all__ = [
     "crossover",
     "deploy_speedup",
     "thresholds_for_shares",
+    "where_time_goes",
     "width_sweep",
 ]

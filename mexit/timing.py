@@ -52,6 +52,21 @@ def median_seconds(fn, repeats: int = 5, warmup: int = 1) -> float:
     return statistics.median(_seconds(fn) for _ in range(repeats))
 
 
+def verdict(low: float, high: float) -> str:
+    """What an interquartile range [low, high] of speedups (time A / time B) lets a text say
+    about B: faster only when the whole range is above 1×, slower when it is all below."""
+    for name, v in (("low", low), ("high", high)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+            raise ValueError(f"{name} must be a positive speedup, got {v!r}")
+    if low > high:
+        raise ValueError(f"low must be <= high, got {low} > {high}")
+    if low > 1:
+        return "faster here (the whole interquartile range is above 1×)"
+    if high < 1:
+        return "slower here (the whole interquartile range is below 1×): overhead wins"
+    return "not distinguishably faster here (the interquartile range includes 1×)"
+
+
 @dataclass(frozen=True)
 class ABTiming:
     """Interleaved timing of `a` against `b`: seconds are medians over the pairs; `ratio` is
@@ -65,6 +80,11 @@ class ABTiming:
     ratio_high: float
     repeats: int
     threads: int
+
+    @property
+    def verdict(self) -> str:
+        """`verdict(ratio_low, ratio_high)`: what the interval lets a text say about b."""
+        return verdict(self.ratio_low, self.ratio_high)
 
     def __str__(self) -> str:
         return (

@@ -1,11 +1,11 @@
-"""Bad input gets a clear error in `mexit.deploy` and `mexit.speed` (counted by the
-meta-test of tests/test_bad_input_modules.py). The methods' cases (x of the wrong device,
-dtype or shape; early exit without thresholds) are in tests/test_deploy.py."""
+"""Bad input gets a clear error in `mexit.deployment`, `mexit.speed` and `timing.verdict`
+(counted by the meta-test of tests/test_bad_input_modules.py). The methods' cases (x of the
+wrong device, dtype or shape; early exit without thresholds) are in tests/test_deploy.py."""
 
 import torch
 
 import mexit
-from mexit import deployment, speed
+from mexit import deployment, speed, timing
 
 with mexit.checkpoints.preserved_rng():
     mexit.seed_everything(0)
@@ -56,6 +56,13 @@ CASES = [
     (speed.width_sweep, dict(x=X, shares=SHARES, multipliers=(0,)), ValueError, "^multipliers"),
     (speed.width_sweep, dict(x=X, shares=SHARES, batch_sizes=5), TypeError, "^batch_sizes"),
     (speed.width_sweep, dict(x=X, shares=[1.0]), ValueError, "^shares must"),
+    (speed.where_time_goes, dict(fn=3), TypeError, "^fn must"),
+    (speed.where_time_goes, dict(fn=print, rows=0), ValueError, "^rows must"),
+    (speed.where_time_goes, dict(fn=print, rows=2.0), TypeError, "^rows must"),
+    (speed.where_time_goes, dict(fn=print, threads=0), ValueError, "^threads must"),
+    (timing.verdict, dict(low=0.0, high=1.0), ValueError, "^low must"),
+    (timing.verdict, dict(low=1.0, high="2"), ValueError, "^high must"),
+    (timing.verdict, dict(low=2.0, high=1.0), ValueError, "^low must be <= high"),
     (speed.crossover, dict(rows="rows"), TypeError, "^rows must"),
     (speed.crossover, dict(rows=[], batch_size=0), ValueError, "^batch_size must"),
     (speed.crossover, dict(rows=[], target=-1.0), ValueError, "^target must"),
