@@ -10,6 +10,10 @@ the size from which early exit pays at batch 1.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import tempfile
 from dataclasses import dataclass
 
 import torch
@@ -161,6 +165,30 @@ def deploy_speedup(
     )
 
 
+_PROFILER_LOG = ("USDT:", "SyncActivityProfilerHandler", "gpuGetDeviceCount")
+
+
+@contextlib.contextmanager
+def _profiler_log_filtered():
+    """Run a block with file descriptor 2 sent to a temporary file, then pass on every line
+    but the profiler's own start/stop log (written by C++ straight to fd 2, it would land in
+    a notebook's output)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            for line in tmp.read().decode(errors="replace").splitlines(keepends=True):
+                if not any(m in line for m in _PROFILER_LOG):
+                    sys.stderr.write(line)
+
+
 def where_time_goes(fn, rows: int = 6, threads: int | None = 1) -> list[dict]:
     """Run `fn()` once under `torch.profiler` (CPU) and return the `rows` PyTorch ops with
     the most self time: name, calls, self time (ms) and its share of all ops' self time."""
@@ -169,8 +197,9 @@ def where_time_goes(fn, rows: int = 6, threads: int | None = 1) -> list[dict]:
     rows = check_int(rows, "rows", low=1)
     from torch.profiler import ProfilerActivity, profile
 
-    with pinned_threads(threads), profile(activities=[ProfilerActivity.CPU]) as prof:
-        fn()
+    with _profiler_log_filtered(), pinned_threads(threads):
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            fn()
     events = [e for e in prof.key_averages() if e.key.startswith("aten::")]
     total = sum(e.self_cpu_time_total for e in events) or 1.0
     events.sort(key=lambda e: e.self_cpu_time_total, reverse=True)

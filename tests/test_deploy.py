@@ -317,3 +317,13 @@ def test_width_sweep_rows_and_crossover(make_inputs):
     assert speed.crossover(fake, 1) == 8.0
     assert speed.crossover(fake, 1, target=2.5) is None
     assert speed.crossover(fake, 1, target=0.4) == 1.0
+
+
+def test_where_time_goes_lists_the_ops_that_ran():
+    a = torch.randn(64, 64)
+    rows = speed.where_time_goes(lambda: [a @ a for _ in range(3)] + [a.sum()], rows=3)
+    assert len(rows) <= 3 and all(r["op"].startswith("aten::") for r in rows)
+    assert [r["self_ms"] for r in rows] == sorted((r["self_ms"] for r in rows), reverse=True)
+    assert 0 < sum(r["share"] for r in rows) <= 1 + 1e-9
+    every = {r["op"]: r["calls"] for r in speed.where_time_goes(lambda: a @ a, rows=50)}
+    assert every.get("aten::mm") == 1 and "aten::sum" not in every
