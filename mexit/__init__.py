@@ -13,9 +13,10 @@ neural networks?' (2020). One small module per idea of the survey:
 - `claims`            `check`: a notebook's claims bound to checks that can fail
 - `timing`            interleaved A/B timing with pinned threads
 - `widgets`           the notebooks' interactive explorers
+- `exercises`         the chapters' coding exercises: `exercises.check_<name>(fn)`
 """
 
-from . import speed, timing, widgets
+from . import exercises, speed, timing, widgets
 from .checkpoints import cached_model, pretrained
 from .claims import check
 from .cost import (
@@ -62,6 +63,7 @@ __all__ = [
     "early_exit_predict",
     "eval_mode",
     "evaluate",
+    "exercises",
     "evaluate_policy",
     "exit_accuracies",
     "exit_probabilities",

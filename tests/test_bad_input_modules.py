@@ -18,6 +18,7 @@ from mexit import (
     combined,
     cost_weighted_policy,
     deployment,
+    exercises,
     freezeout,
     gates,
     gradients,
@@ -1408,6 +1409,7 @@ MODULES = (
     cost_weighted_policy,
     deployment,
     speed,
+    exercises,
 )
 EXEMPT = {
     # result records: built by the package from validated inputs, they hold outputs
@@ -1428,6 +1430,7 @@ EXEMPT = {
     "GatedOutputs",
     "TierRunError",  # an exception class
     "free_port",  # takes no argument
+    "checkers",  # exercises.checkers(): takes no argument
 }
 ELSEWHERE = {"policy_exits": 4}  # bad-input cases already in tests/test_policies.py
 
