@@ -111,11 +111,13 @@ def deploy_speedup(
     repeats: int = 11,
     threads: int | None = 1,
     costs: CostProfile | None = None,
+    clock: str = "wall",
 ) -> DeploySpeedup:
     """Time `deploy(model, thresholds, criterion)` against its `.plain` network on x, cut into
     batches of `batch_size` (batch 1: `predict_one` / `plain_one` input by input), with
     `mexit.timing.time_ab`; the predicted speedup is Γ of the plain network over the mean Γ of
-    the exits the inputs take (FLOPs from `costs`, measured if not given)."""
+    the exits the inputs take (FLOPs from `costs`, measured if not given). `clock`: see
+    `time_ab` ("cpu" on a machine shared with other work)."""
     if not isinstance(model, MultiExitNet):
         raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
     check_tensor(x, "x", dtype_kind="float")
@@ -149,7 +151,7 @@ def deploy_speedup(
             for b in batches:
                 net.predict(b)
 
-    t = time_ab(run_plain, run_exit, repeats=repeats, threads=threads)
+    t = time_ab(run_plain, run_exit, repeats=repeats, threads=threads, clock=clock)
     return DeploySpeedup(
         batch_size=batch_size,
         inputs=len(x),
@@ -222,6 +224,7 @@ def width_sweep(
     repeats: int = 5,
     seed: int = 0,
     threads: int | None = 1,
+    clock: str = "wall",
 ) -> list[dict]:
     """Measured vs FLOP-predicted speedup of deployed early exit on MNIST-1D backbones
     `mnist1d_cnn(channels=(16m, 32m, 64m, 128m))` for each multiplier m (untrained, seeded):
@@ -248,7 +251,15 @@ def width_sweep(
         th = thresholds_for_shares(exit_probs(model, x), shares, "max_probability")
         for bs in batch_sizes:
             s = deploy_speedup(
-                model, x, th, "max_probability", bs, repeats=repeats, threads=threads, costs=costs
+                model,
+                x,
+                th,
+                "max_probability",
+                bs,
+                repeats=repeats,
+                threads=threads,
+                costs=costs,
+                clock=clock,
             )
             rows.append(
                 {

@@ -60,6 +60,13 @@ CASES = [
     (speed.where_time_goes, dict(fn=print, rows=0), ValueError, "^rows must"),
     (speed.where_time_goes, dict(fn=print, rows=2.0), TypeError, "^rows must"),
     (speed.where_time_goes, dict(fn=print, threads=0), ValueError, "^threads must"),
+    (timing.time_ab, dict(fn_a=print, fn_b=print, clock="gpu"), ValueError, "^clock must"),
+    (
+        timing.time_ab,
+        dict(fn_a=print, fn_b=print, clock="cpu", threads=2),
+        ValueError,
+        "^clock 'cpu' needs",
+    ),
     (timing.verdict, dict(low=0.0, high=1.0), ValueError, "^low must"),
     (timing.verdict, dict(low=1.0, high="2"), ValueError, "^high must"),
     (timing.verdict, dict(low=2.0, high=1.0), ValueError, "^low must be <= high"),

@@ -56,6 +56,24 @@ def test_time_ab_interleaves_and_reports_the_ratio_of_each_pair():
     assert 2.0 < t.ratio < 6.0 and t.threads == 1
 
 
+def test_time_ab_on_the_cpu_clock_leaves_out_time_spent_waiting():
+    import time
+
+    def wait():
+        time.sleep(0.006)
+
+    def spin():
+        end = time.perf_counter() + 0.002
+        while time.perf_counter() < end:
+            pass
+
+    wall = mexit.timing.time_ab(wait, spin, repeats=3, warmup=0, threads=1)
+    cpu = mexit.timing.time_ab(wait, spin, repeats=3, warmup=0, threads=1, clock="cpu")
+    assert wall.seconds_a > wall.seconds_b and wall.clock == "wall"
+    assert cpu.seconds_a < cpu.seconds_b and cpu.clock == "cpu"
+    assert "cpu time" in str(cpu) and "cpu time" not in str(wall)
+
+
 def test_every_explorer_of_the_package_is_benchmarked(make_cnn):
     model = make_cnn()
     x = torch.randn(30, 1, 16)
@@ -78,6 +96,7 @@ RESULTS = {
         "torch": "x",
         "commit": "abc1234",
         "load_average": 3.25,
+        "clock": "cpu",
     },
     "early_exit": [
         dict(
@@ -132,7 +151,7 @@ def test_markdown_renders_every_row_of_the_results(tmp_path, capsys):
     text = bench.markdown(RESULTS)
     assert text.startswith(
         "Machine: Test CPU, 2 cores, 1 PyTorch thread(s), torch x, commit abc1234, "
-        "load average 3.2 at the start."
+        "load average 3.2 at the start. Timings in CPU time of the timing thread"
     )
     assert (
         "| 0.5 pt | 0.465 | 64 | deploy | 96.2 % | 27.6 | 45.0 | 2.13× | 0.61× (0.55–0.70) "
@@ -160,7 +179,9 @@ def test_every_section_has_a_rendering_and_a_unique_key():
 
 
 def test_machine_names_the_cpu_threads_and_commit():
-    m = bench.machine(1)
+    m = bench.machine(1, "cpu")
+    assert m["clock"] == "cpu" and bench.machine(None)["clock"] == "wall"
+    assert bench.machine(None)["threads"] == torch.get_num_threads()
     assert m["threads"] == 1 and m["cores"] == __import__("os").cpu_count()
     assert m["torch"] == torch.__version__ and m["cpu"]
     import subprocess
