@@ -98,6 +98,7 @@ def _as_functions(layers: list[nn.Module]) -> list:
 
 
 GEMM_MACS = 4_000_000  # below this many multiply-adds a batched Conv1d runs as im2col + GEMM
+CONTIGUOUS_FROM = 65_536  # outputs of im2col with this many elements are made contiguous
 
 
 class _Conv1d:
@@ -126,7 +127,10 @@ class _Conv1d:
         win = hp.as_strided((n, t_out, c, self.k), (sn, self.s * st, sc, st))
         win = win.reshape(n * t_out, c * self.k)
         y = win @ self.wt if self.b is None else torch.addmm(self.b, win, self.wt)
-        return y.view(n, t_out, self.c_out).transpose(1, 2)
+        y = y.view(n, t_out, self.c_out).transpose(1, 2)
+        # a large output goes on in the usual layout: oneDNN's convolution reads the transposed
+        # one several times slower (block 2 of the reference CNN at batch 1000)
+        return y.contiguous() if y.numel() >= CONTIGUOUS_FROM else y
 
 
 def _function(layer: nn.Module, fresh: bool):

@@ -192,10 +192,14 @@ def test_batch_norm_is_folded_and_dropout_gone(make_cnn):
     assert all(len(fns) == 2 for fns in cnn._blocks)  # conv (with its BN folded), ReLU
 
 
-@pytest.mark.parametrize("macs", [0, 10**12])
-def test_both_convolution_paths_compute_the_convolution(make_cnn, monkeypatch, macs):
-    """Small batches run a Conv1d as im2col + addmm, large ones through PyTorch's conv."""
+@pytest.mark.parametrize("macs, contiguous_from", [(0, 10**9), (10**12, 10**9), (10**12, 0)])
+def test_both_convolution_paths_compute_the_convolution(
+    make_cnn, monkeypatch, macs, contiguous_from
+):
+    """Small batches run a Conv1d as im2col + addmm (its output transposed, or copied to the
+    usual layout when large), large ones through PyTorch's conv."""
     monkeypatch.setattr(deploy_module, "GEMM_MACS", macs)
+    monkeypatch.setattr(deploy_module, "CONTIGUOUS_FROM", contiguous_from)
     model = make_cnn(strides=(1, 2, 3, 1))
     x = _inputs((1, 16), 33, torch.float32)
     with torch.no_grad():
