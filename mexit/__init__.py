@@ -7,6 +7,8 @@ neural networks?' (2020). One small module per idea of the survey:
 - `training`          joint training (§5, eq. 6-7) and the one `fit` loop
 - `cost`              measured FLOPs, Γ, eq. 12-14 (§6.1)
 - `inference`         exit policies (eq. 11) and real early exit (§6)
+- `deployment`        `deploy(model, thresholds)`: the fast inference-only form (batch 1 too)
+- `speed`             measured vs FLOP-predicted speedup, the width sweep
 - `checkpoints`       cached reference models (`pretrained`)
 - `claims`            `check`: a notebook's claims bound to checks that can fail
 - `timing`            interleaved A/B timing with pinned threads
@@ -17,7 +19,7 @@ neural networks?' (2020). One small module per idea of the survey:
 - `exercises`         the chapters' coding exercises: `exercises.check_<name>(fn)`
 """
 
-from . import exercises, patience, policy_comparison, timing, widgets, zero_time_waste
+from . import exercises, patience, policy_comparison, speed, timing, widgets, zero_time_waste
 from .checkpoints import cached_model, pretrained
 from .claims import check
 from .cost import (
@@ -29,6 +31,7 @@ from .cost import (
     measure_costs,
 )
 from .data import DataBundle, load_dataset, load_digits, load_mnist1d, load_torchvision
+from .deployment import DeployedNet, deploy
 from .heads import linear_head, make_head, mlp_head, pooled_head
 from .inference import (
     early_exit_predict,
@@ -50,6 +53,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CostProfile",
     "DataBundle",
+    "DeployedNet",
     "History",
     "MultiExitNet",
     "build_model",
@@ -58,6 +62,7 @@ __all__ = [
     "cascaded_cost",
     "cnn2d",
     "cumulative_costs",
+    "deploy",
     "early_exit_predict",
     "eval_mode",
     "evaluate",
@@ -90,6 +95,7 @@ __all__ = [
     "pretrained",
     "seed_everything",
     "simulate_exits",
+    "speed",
     "timing",
     "widgets",
     "zero_time_waste",

@@ -461,6 +461,18 @@ CASES += [
     (mexit.early_exit_predict, EEP | dict(model=_module()), TypeError, r"^model must be a Multi"),
 ]
 
+# the deployment form (its methods' bad inputs are in tests/test_deploy.py)
+CASES += [
+    (fn, kwargs, exc, regex)
+    for fn in (mexit.deploy, mexit.DeployedNet)
+    for kwargs, exc, regex in (
+        (dict(model=_module()), TypeError, r"^model must be a MultiExitNet"),
+        (dict(model=MODEL, thresholds=1.5), ValueError, r"^thresholds must be <="),
+        (dict(model=MODEL, thresholds=[0.5]), ValueError, r"^thresholds must hold"),
+        (dict(model=MODEL, criterion="margin"), ValueError, r"^criterion must be one of"),
+    )
+]
+
 
 def _name(fn) -> str:
     return getattr(fn, "__name__", type(fn).__name__)
