@@ -3,6 +3,7 @@ neural networks?' (2020). One small module per idea of the survey:
 
 - `models`, `heads`   the multi-exit network (§3, eq. 1 and 3) and exit heads (§4);
                       `eval_mode(model)`: run in eval mode, give every submodule its mode back
+- `backbones`         `attach_exits`: exits on a torchvision ResNet, MobileNet or ViT
 - `data`              MNIST-1D (the running example) and other datasets
 - `training`          joint training (§5, eq. 6-7) and the one `fit` loop
 - `cost`              measured FLOPs, Γ, eq. 12-14 (§6.1)
@@ -14,6 +15,7 @@ neural networks?' (2020). One small module per idea of the survey:
 """
 
 from . import timing, widgets
+from .backbones import attach_exits
 from .checkpoints import cached_model, pretrained
 from .claims import check
 from .cost import (
@@ -48,6 +50,7 @@ __all__ = [
     "DataBundle",
     "History",
     "MultiExitNet",
+    "attach_exits",
     "build_model",
     "cached_model",
     "check",

@@ -47,6 +47,8 @@ class Frozen(nn.Module):
     eval mode whatever `train()` asks (its batch-norm statistics never move)."""
 
     def __init__(self, module: nn.Module):
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"module must be an nn.Module, got {type(module).__name__}")
         super().__init__()
         self.module = module
         for p in module.parameters():

@@ -14,6 +14,7 @@ import torch
 
 import mexit
 from mexit import (
+    backbones,
     cascade,
     combined,
     cost_weighted_policy,
@@ -1404,6 +1405,7 @@ MODULES = (
     timing,
     tier_training,
     cost_weighted_policy,
+    backbones,
 )
 EXEMPT = {
     # result records: built by the package from validated inputs, they hold outputs
