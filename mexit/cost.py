@@ -67,8 +67,13 @@ class CostProfile:
         return cumulative_costs(self.gamma_f, self.gamma_c, C + (L,))
 
 
-def measure_costs(model: MultiExitNet, input_shape) -> CostProfile:
-    """Measure γ_f for every block and γ_c for every head of `model` on one input."""
+def measure_costs(model: MultiExitNet, input_shape, device=None) -> CostProfile:
+    """Measure γ_f for every block and γ_c for every head of `model` on one input (on the
+    model's device, or on `device`: the model moved there for the call)."""
+    if device is not None:  # issue 16
+        from .devices import call_on
+
+        return call_on(measure_costs, model, input_shape, device)
     if not isinstance(model, MultiExitNet):
         raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
     if not isinstance(input_shape, (tuple, list, torch.Size)):

@@ -16,7 +16,7 @@ from torch import nn
 
 from .models import device_and_dtype
 
-__all__ = ["available_devices", "check_device", "on_device"]
+__all__ = ["available_devices", "call_on", "check_device", "on_device"]
 
 
 def available_devices() -> tuple[str, ...]:
@@ -42,7 +42,9 @@ def check_device(device, name: str = "device") -> torch.device | None:
     try:
         device = torch.device(device)
     except RuntimeError as err:
-        raise ValueError(f"{name} must name a torch device such as 'cpu', got {device!r}: {err}")
+        raise ValueError(
+            f"{name} must name a torch device such as 'cpu', got {device!r}: {err}"
+        ) from None
     if device.type not in available_devices():
         raise ValueError(
             f"{name} must be a device of this machine ({', '.join(available_devices())}), got "
@@ -82,3 +84,13 @@ def on_device(model: nn.Module, device):
         yield device
     finally:
         model.to(home)
+
+
+def call_on(fn, model: nn.Module, x, device, *args, **kwargs):
+    """`fn(model, x, *args, **kwargs)` run on `device`: the model moved there for the call
+    (and back), `x` (a tensor, or an input shape passed through as is) moved to it. What
+    `device=` of `exit_probs`, `early_exit_predict` and `measure_costs` does."""
+    with on_device(model, device) as dev:
+        if isinstance(x, torch.Tensor):
+            x = x.to(dev)
+        return fn(model, x, *args, **kwargs)

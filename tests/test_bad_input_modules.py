@@ -18,6 +18,7 @@ from mexit import (
     cascade,
     combined,
     cost_weighted_policy,
+    devices,
     freezeout,
     gates,
     gradients,
@@ -1406,6 +1407,7 @@ MODULES = (
     tier_training,
     cost_weighted_policy,
     backbones,
+    devices,
 )
 EXEMPT = {
     # result records: built by the package from validated inputs, they hold outputs
@@ -1424,6 +1426,7 @@ EXEMPT = {
     "GatedOutputs",
     "TierRunError",  # an exception class
     "free_port",  # takes no argument
+    "available_devices",  # takes no argument
 }
 ELSEWHERE = {"policy_exits": 4}  # bad-input cases already in tests/test_policies.py
 
