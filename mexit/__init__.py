@@ -26,7 +26,14 @@ from .cost import (
     expected_cost,
     measure_costs,
 )
-from .data import DataBundle, load_dataset, load_digits, load_mnist1d, load_torchvision
+from .data import (
+    DataBundle,
+    StreamBundle,
+    load_dataset,
+    load_digits,
+    load_mnist1d,
+    load_torchvision,
+)
 from .heads import linear_head, make_head, mlp_head, pooled_head
 from .inference import (
     early_exit_predict,
@@ -49,6 +56,7 @@ __all__ = [
     "CostProfile",
     "DataBundle",
     "History",
+    "StreamBundle",
     "MultiExitNet",
     "attach_exits",
     "build_model",

@@ -51,6 +51,7 @@ __all__ = [
     "load_mnist1d",
     "load_torchvision",
     "split_validation",
+    "write_synthetic_cifar10",
 ]
 
 
@@ -635,6 +636,51 @@ def _read_split(name: str, folder: Path, train: bool, download: bool):
     dataset = dataset_class(root=str(folder), train=train, download=download)
     images = torch.as_tensor(dataset.data)
     return images, torch.as_tensor(dataset.targets, dtype=torch.int64), tuple(dataset.classes)
+
+
+def write_synthetic_cifar10(
+    root: str | os.PathLike, train: int = 1000, test: int = 200, seed: int = 0
+) -> Path:
+    """Write CIFAR-10-format files (``cifar-10-batches-py/``: five pickled training batches,
+    ``test_batch``, ``batches.meta``) holding synthetic 32x32 colour images, so the
+    ``cifar10`` code paths run without the real data (tests, CI, trying the commands). Class
+    c is a noisy image around its own smooth colour pattern: learnable, not trivial.
+    `train` must be a multiple of 5 (one fifth per batch file). Returns the folder."""
+    folder = _check_root(root) / _TORCHVISION["cifar10"][1]
+    train = check_int(train, "train", low=5)
+    if train % 5:
+        raise ValueError(f"train must be a multiple of 5 (five batch files), got {train}.")
+    test = check_int(test, "test", low=1)
+    rng = np.random.default_rng(check_seed(seed))
+    yy, xx = np.mgrid[0:32, 0:32] / 31.0
+    patterns = np.stack(
+        [
+            np.stack(
+                [np.sin(np.pi * (a * xx + b * yy + c)) for a, b, c in rng.uniform(0, 2, (3, 3))]
+            )
+            for _ in range(10)
+        ]
+    )  # (10 classes, 3 channels, 32, 32) in [-1, 1]
+
+    def draw(n):
+        labels = rng.integers(0, 10, n)
+        images = 128 + 60 * patterns[labels] + rng.normal(0, 50, (n, 3, 32, 32))
+        return np.clip(images, 0, 255).astype(np.uint8).reshape(n, 3072), labels.tolist()
+
+    import pickle
+
+    folder.mkdir(parents=True, exist_ok=True)
+    data, labels = draw(train)
+    k = train // 5
+    for i in range(5):
+        batch = {"data": data[i * k : (i + 1) * k], "labels": labels[i * k : (i + 1) * k]}
+        (folder / f"data_batch_{i + 1}").write_bytes(pickle.dumps(batch))
+    data, labels = draw(test)
+    (folder / "test_batch").write_bytes(pickle.dumps({"data": data, "labels": labels}))
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship"]
+    meta = {"label_names": [*names, "truck"]}
+    (folder / "batches.meta").write_bytes(pickle.dumps(meta))
+    return folder
 
 
 def _unpickle(path: Path) -> dict:
