@@ -290,10 +290,12 @@ def _ddp(model: MultiExitNet, dev: torch.device):
     used = {id(p) for i in model.exits for p in model.heads[str(i)].parameters()}
     used |= {id(p) for p in model.blocks.parameters()}
     unused = any(p.requires_grad and id(p) not in used for p in model.parameters())
-    ids = [dev.index if dev.index is not None else torch.cuda.current_device()]
+    ids = None
+    if dev.type == "cuda":
+        ids = [dev.index if dev.index is not None else torch.cuda.current_device()]
     return DistributedDataParallel(
         model,
-        device_ids=ids if dev.type == "cuda" else None,
+        device_ids=ids,
         find_unused_parameters=unused,
     )
 
