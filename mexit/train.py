@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["init_distributed", "main", "parse_args"]
+__all__ = ["init_distributed", "main"]
 
 
 def init_distributed(device=None, timeout: float = 120.0) -> tuple[int, int]:
@@ -59,7 +59,7 @@ def init_distributed(device=None, timeout: float = 120.0) -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+def _parse_args(argv=None) -> argparse.Namespace:
     """The command line of `python -m mexit.train` (see the module's docstring)."""
     p = argparse.ArgumentParser(prog="python -m mexit.train", description=__doc__.split("\n")[0])
     p.add_argument("--dataset", default="mnist1d", help="a name of mexit.data.DATASETS")
@@ -103,7 +103,9 @@ def main(argv=None) -> dict:
     from .seed import seed_everything
     from .training import fit_bundle
 
-    args = parse_args(argv)
+    if argv is not None and (isinstance(argv, str) or not all(isinstance(a, str) for a in argv)):
+        raise TypeError(f"argv must be a list of command-line strings or None, got {argv!r}")
+    args = _parse_args(argv)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     device = _default_device(args, world)
     if device.startswith("cuda") and world > 1 and ":" not in device:

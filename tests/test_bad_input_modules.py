@@ -34,6 +34,7 @@ from mexit import (
     tier_training,
     tiers,
     timing,
+    train,
     transformer,
 )
 
@@ -1408,6 +1409,7 @@ MODULES = (
     cost_weighted_policy,
     backbones,
     devices,
+    train,
 )
 EXEMPT = {
     # result records: built by the package from validated inputs, they hold outputs
