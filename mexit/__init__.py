@@ -11,10 +11,13 @@ neural networks?' (2020). One small module per idea of the survey:
 - `checkpoints`       cached reference models (`pretrained`)
 - `claims`            `check`: a notebook's claims bound to checks that can fail
 - `timing`            interleaved A/B timing with pinned threads
+- `patience`, `zero_time_waste`  later exit policies: PABEE (Zhou et al. 2020), ZTW's
+                      ensembles of earlier exits (Wołczyk et al. 2021)
+- `policy_comparison` every policy on one model at equal accuracy, against the oracle
 - `widgets`           the notebooks' interactive explorers
 """
 
-from . import timing, widgets
+from . import patience, policy_comparison, timing, widgets, zero_time_waste
 from .backbones import attach_exits
 from .checkpoints import cached_model, pretrained
 from .claims import check
@@ -47,8 +50,11 @@ from .inference import (
     simulate_exits,
 )
 from .models import MultiExitNet, build_model, cnn2d, eval_mode, mlp, mnist1d_cnn
+from .patience import patience_early_exit, patience_exits
+from .policy_comparison import compare_policies, policy_rows
 from .seed import seed_everything
 from .training import History, evaluate, fit, fit_bundle, joint_loss
+from .zero_time_waste import ZeroTimeWaste, fit_zero_time_waste, ztw_early_exit, ztw_exits
 
 __version__ = "0.1.0"
 
@@ -62,6 +68,7 @@ __all__ = [
     "build_model",
     "cached_model",
     "check",
+    "compare_policies",
     "cascaded_cost",
     "cnn2d",
     "cumulative_costs",
@@ -75,6 +82,7 @@ __all__ = [
     "expected_cost",
     "fit",
     "fit_bundle",
+    "fit_zero_time_waste",
     "joint_loss",
     "linear_head",
     "load_dataset",
@@ -90,10 +98,19 @@ __all__ = [
     "normalized_entropy",
     "oracle_exits",
     "overthinking",
+    "patience",
+    "patience_early_exit",
+    "patience_exits",
+    "policy_comparison",
+    "policy_rows",
     "pooled_head",
     "pretrained",
     "seed_everything",
     "simulate_exits",
     "timing",
     "widgets",
+    "ZeroTimeWaste",
+    "zero_time_waste",
+    "ztw_early_exit",
+    "ztw_exits",
 ]

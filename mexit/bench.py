@@ -107,6 +107,18 @@ def bench_policies(probs, labels, Gamma) -> list[dict]:
     return rows
 
 
+def bench_policy_comparison(model, data, costs: CostProfile) -> list[dict]:
+    """Every exit policy of notebook 06 (entropy, max-probability, learned, patience, Zero
+    Time Waste, cost-weighted) at the full model's accuracy, −0.5 and −1 point, over the
+    oracle's cost at the same accuracy: tuned on validation, reported on test
+    (`mexit.policy_comparison.policy_rows`). The table prints the main columns only."""
+    from .policy_comparison import policy_rows
+
+    keep = ("policy", "accuracy_loss_points", "test_accuracy", "cost_fraction")
+    keep += ("oracle_cost_fraction", "ratio_to_oracle", "test_read_ratio")
+    return [{k: r[k] for k in keep} for r in policy_rows(model, data, costs)]
+
+
 def every_widget(model, costs: CostProfile, probs, labels, input_shape=(1, 40)) -> dict:
     """One instance of every explorer of the notebooks, fed with the reference model's test
     outputs (compute time depends on the sizes — exits, inputs, classes — not on values)."""
@@ -312,6 +324,7 @@ def main(argv=None) -> dict:
             model, costs, data.x_test, data.y_test, (1, 64, 1000), (0.0, 0.005, 0.01), repeats
         ),
         "policies": bench_policies(probs, data.y_test, costs.Gamma(model.exits)),
+        "policy_comparison": bench_policy_comparison(model, data, costs),
         "widgets": bench_widgets(model, costs, probs, data.y_test, 5 * repeats),
     }
     if args.full:

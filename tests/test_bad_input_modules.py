@@ -26,8 +26,10 @@ from mexit import (
     information,
     layerwise,
     local,
+    patience,
     placement,
     policies,
+    policy_comparison,
     runs,
     schemes,
     separate,
@@ -36,6 +38,7 @@ from mexit import (
     timing,
     train,
     transformer,
+    zero_time_waste,
 )
 
 with mexit.checkpoints.preserved_rng():  # tiny fixtures, without moving the global RNG
@@ -1410,6 +1413,9 @@ MODULES = (
     backbones,
     devices,
     train,
+    patience,
+    zero_time_waste,
+    policy_comparison,
 )
 EXEMPT = {
     # result records: built by the package from validated inputs, they hold outputs

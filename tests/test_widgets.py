@@ -237,26 +237,30 @@ def visible(w):
     return [w] + [d for k in getattr(w, "children", ()) for d in visible(k)]
 
 
-def test_show_returns_a_widget_and_renders(probs_labels, placement, capsys):
+def test_show_returns_a_widget_and_renders(probs_labels, placement):
     probs, labels = probs_labels
     t = ThresholdExplorer(probs, labels, GAMMA)
     box = t.show()
     assert isinstance(box, widgets.VBox)
     controls = descendants(box.children[0])
     assert all(c in controls for c in t.controls.values())
-    assert "accuracy" in capsys.readouterr().out  # the live summary was rendered
+    assert t.text.value and "accuracy" in t.text.value  # the live summary was rendered
+    assert t.view.image in box.children and t.view.image.value[:2] == b"\xff\xd8"  # a JPEG
     # only the sliders in use are visible: the shared one, or one per exit
     shown = visible(box.children[0])
     assert t.threshold in shown and not any(s in shown for s in t.per_exit.values())
     t.shared.value = False
     shown = visible(box.children[0])
     assert t.threshold not in shown and all(s in shown for s in t.per_exit.values())
-    t.threshold.value = 0.2  # re-renders through the observer, without error
-    assert "accuracy" in capsys.readouterr().out
+    before = t.text.value
+    t.per_exit["threshold_1"].value = 0.05  # re-renders through the observer
+    assert t.text.value != before and t.summary(t.result()) in t.text.value.replace(
+        "&gt;", ">"
+    ).replace("&lt;", "<")
 
     model, x, p, y, costs = placement
     e = PlacementExplorer(p, y, costs, model.exits)
     box = e.show()
     assert isinstance(box, widgets.Widget)
     e.toggles["exit_2"].value = False
-    assert "% of the full network" in capsys.readouterr().out
+    assert "% of the plain network" in e.text.value and "exits kept: 1, 3, 4" in e.text.value

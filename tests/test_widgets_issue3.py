@@ -192,7 +192,7 @@ def test_cost_reg_explorer_exit_toggles_and_entropy_on_the_same_exits(problem):
     assert r["entropy_exit_counts"] == ent.exit_counts
     # β = 1 lets everyone out at the first exit still there, β = 0 (almost) nobody
     assert w.compute(lam=0.0, beta=1.0, exit_1=False)["entropy_exit_counts"][0] == 120
-    assert "entropy β" in w.summary(r)
+    assert "entropy ≤ β = 0.40" in w.summary(r)
     w.plot(r)
     with pytest.raises(ValueError, match="unknown controls"):
         w.compute(lam=0.0, exit_9=False)

@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
 
 from .._checks import check_labels, check_probs
 from ..cost import CostProfile
 from ..inference import evaluate_policy, exit_accuracies
-from .base import Explorer, exit_bars, threshold_slider
+from .base import THRESHOLD_LABELS, Explorer, threshold_slider
 
 
 class BackboneExplorer(Explorer):
@@ -43,7 +42,7 @@ class BackboneExplorer(Explorer):
             n: tuple(exit_accuracies(p, y).tolist()) for n, (p, y, _, _) in self.runs.items()
         }
         self.backbone = widgets.Dropdown(options=list(self.runs), description="backbone")
-        self.threshold = threshold_slider("threshold", 0.5)
+        self.threshold = threshold_slider(THRESHOLD_LABELS[criterion], 0.5)
         self.controls = {"backbone": self.backbone, "threshold": self.threshold}
 
     def compute(self, backbone=None, threshold=0.5) -> dict:
@@ -62,6 +61,7 @@ class BackboneExplorer(Explorer):
         n = len(labels)
         return {
             "backbone": backbone,
+            "threshold": float(threshold),
             "exits": exits,
             "accuracy": r.accuracy,
             "mean_flops": r.mean_flops,
@@ -71,10 +71,35 @@ class BackboneExplorer(Explorer):
             "exit_accuracy": self.exit_accuracy[backbone],
         }
 
-    def plot(self, result: dict) -> None:
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 2.8))
-        exit_bars(a1, result["exits"], result["exit_accuracy"], f"{result['backbone']}: each exit")
-        a1.set_ylabel("test accuracy (%)")
-        exit_bars(a2, result["exits"], result["exit_fractions"], "where the inputs leave")
-        a2.set_ylabel("inputs (%)")
-        fig.tight_layout()
+    def summary(self, result: dict) -> str:
+        return (
+            f"backbone {result['backbone']}; {THRESHOLD_LABELS[self.criterion]} = "
+            f"{result['threshold']:.2f}\n" + super().summary(result)
+        )
+
+    def family(self, result: dict):
+        probs, labels, costs, exits = self.runs[result["backbone"]]
+        return (
+            result["backbone"],
+            probs,
+            labels,
+            costs.Gamma(exits),
+            costs.full,
+            self.criterion,
+            "this backbone, threshold swept",
+        )
+
+    def build_view(self):
+        first = next(iter(self.runs.values()))
+        view = self.tradeoff_view(first[3])
+        self._backbone_shown = None
+        return view
+
+    def draw(self, result: dict) -> None:
+        if result["backbone"] != self._backbone_shown:
+            if tuple(result["exits"]) != self.histogram.exits:
+                self.histogram.set_exits(result["exits"])
+            self.histogram.ax.set_title(f"where the inputs leave ({result['backbone']})")
+            self.view.invalidate()
+            self._backbone_shown = result["backbone"]
+        self.draw_tradeoff(result, result["exit_counts"])

@@ -6,15 +6,14 @@ inputs leave, for the gates and for an entropy threshold on the *same* heads and
 from __future__ import annotations
 
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
 import torch
 
 from .._checks import check_float, check_labels, check_probs, check_tensor
 from ..cost import CostProfile
 from ..gates import gate_exits
 from ..inference import evaluate_policy
-from ..policies import accuracy_cost_curve
-from .base import Explorer, exit_bars, threshold_slider
+from ..policies import Curve, _exits_for_thresholds, accuracy_cost_curve, oracle_curve
+from .base import Explorer, cost_text, exit_toggles, exits_taken, threshold_slider
 
 
 class CostRegExplorer(Explorer):
@@ -85,20 +84,17 @@ class CostRegExplorer(Explorer):
         self.lam = widgets.SelectionSlider(
             options=[(f"{v:g}", v) for v in lams],
             value=lams[len(lams) // 2],
-            description="λ",
+            description="network trained with cost weight λ",
             continuous_update=False,
+            style={"description_width": "initial"},
+            layout=widgets.Layout(width="520px"),
         )
-        self.threshold = threshold_slider("gate threshold τ", 0.5)
-        self.beta = threshold_slider("entropy threshold β (eq. 11)", check_float(beta, "beta"))
-        self.toggles = (
-            {}
-            if costs is None
-            else {
-                f"exit_{e}": widgets.Checkbox(value=True, description=f"exit {e}", indent=False)
-                for e in self.exits[:-1]
-            }
+        self.threshold = threshold_slider("gates: exit when gate ≥ τ", 0.5)
+        self.beta = threshold_slider(
+            "same heads: exit when entropy ≤ β (eq. 11)", check_float(beta, "beta")
         )
-        self._curves = {}
+        self.toggles = {} if costs is None else exit_toggles(self.exits[:-1])
+        self._curves, self._gate_curves = {}, {}
         self.controls = {
             "lam": self.lam,
             **self.toggles,
@@ -158,62 +154,75 @@ class CostRegExplorer(Explorer):
         if key not in self._curves:
             rows = [self.exits.index(e) for e in exits]
             Gamma = self.Gamma if self.costs is None else self.costs.Gamma(exits)
+            if len(rows) == 1:  # the final exit alone: one point
+                probs = self.runs[lam][0][rows[0]]
+                acc = float((probs.argmax(-1) == self.labels).double().mean())
+                self._curves[key] = ([float(Gamma[0]) / self.full_cost], [acc])
+                return self._curves[key]
             self._curves[key] = accuracy_cost_curve(
                 self.runs[lam][0][rows], self.labels, "entropy", Gamma, self.full_cost, n_points=101
             )
         return self._curves[key]
 
+    def gate_curve(self, lam, exits) -> tuple[Curve, Curve]:
+        """(the gate threshold τ swept, the oracle) on run λ's heads with this exit set."""
+        key = (lam, tuple(exits))
+        if key not in self._gate_curves:
+            rows = [self.exits.index(e) for e in exits]
+            Gamma = self.Gamma if self.costs is None else self.costs.Gamma(exits)
+            probs, gates = self.runs[lam]
+            probs, gates = probs[rows], gates[:, rows[:-1]]
+            correct = probs.argmax(-1) == self.labels  # (E, N)
+            taus = torch.linspace(1, 0, 101, dtype=torch.float64)
+            if len(rows) > 1:
+                idx = _exits_for_thresholds(gates.T.double(), taus)  # (P, N): first g ≥ τ
+            else:
+                idx = torch.zeros(len(taus), len(self.labels), dtype=torch.long)
+            acc = correct.gather(0, idx).double().mean(1)
+            flops = Gamma.double()[idx].mean(1)
+            gate = Curve(tuple(taus.tolist()), acc, flops, flops / self.full_cost)
+            oracle = oracle_curve(probs, self.labels, Gamma, self.full_cost)
+            self._gate_curves[key] = (gate, oracle)
+        return self._gate_curves[key]
+
     def summary(self, result: dict) -> str:
+        kept = ", ".join(str(e) for e in result["exits"])
         return (
-            super().summary(result)
-            + f"  (gates, τ = {result['threshold']:.2f})\nentropy β = {result['beta']:.2f}"
-            f" on the same heads: accuracy {100 * result['entropy_accuracy']:.1f} %  ·  "
-            f"mean cost {100 * result['entropy_cost_fraction']:.1f} % of the full network"
+            f"λ = {result['lam']:g}; exits kept: {kept}\n"
+            f"gates (exit when gate ≥ τ = {result['threshold']:.2f}): accuracy "
+            f"{100 * result['accuracy']:.1f} %  ·  mean cost "
+            f"{cost_text(result['mean_flops'], result['cost_fraction'])}\n"
+            f"exits taken by the gates: {exits_taken(result['exits'], result['exit_counts'])}\n"
+            f"same heads, exit when entropy ≤ β = {result['beta']:.2f}: accuracy "
+            f"{100 * result['entropy_accuracy']:.1f} %  ·  mean cost "
+            f"{cost_text(result['entropy_mean_flops'], result['entropy_cost_fraction'])}"
         )
 
-    def plot(self, result: dict) -> None:
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 2.8))
-        on = [e in result["exits"] for e in self.exits]
-        fractions = dict(zip(result["exits"], result["exit_fractions"]))
-        exit_bars(
-            a1,
-            self.exits,
-            [fractions.get(e, 0.0) for e in self.exits],
-            f"where the inputs leave by the gates (λ = {result['lam']:g})",
-            on,
-        )
-        a1.set_ylabel("inputs (%)")
+    def build_view(self):
+        view = self.tradeoff_view(self.exits, title="accuracy vs cost (same heads)")
+        self.histogram.ax.set_title("where the inputs leave by the gates")
+        plane = self.plane
+        plane.family.set_label("gates, τ swept")
+        plane.point.set_label("gates at τ")
+        plane.point.set_marker("*")
+        plane.point.set_markersize(14)
+        plane.add_curve("entropy", "entropy, β swept", color="tab:green", lw=1.2)
+        plane.add_point("beta", "entropy at β", marker="o", color="tab:green", ms=8, mec="white")
         if self.frontier is not None:
-            cost, acc = self.frontier
-            a2.plot(
-                100 * torch.as_tensor(cost),
-                100 * torch.as_tensor(acc),
-                ":",
-                color="gray",
-                label="reference network, entropy",
-            )
-        curve = self.entropy_curve(result["lam"], result["exits"])
-        a2.plot(
-            100 * curve.cost_fraction,
-            100 * curve.accuracy,
-            "-",
-            color="tab:blue",
-            label="same heads, entropy β",
-        )
-        a2.plot(
-            100 * result["entropy_cost_fraction"],
-            100 * result["entropy_accuracy"],
-            "bo",
-            ms=8,
-            label=f"β = {result['beta']:.2f}",
-        )
-        a2.plot(
-            100 * result["cost_fraction"],
-            100 * result["accuracy"],
-            "r*",
-            ms=14,
-            label=f"gates, τ = {result['threshold']:.2f}",
-        )
-        a2.set(xlabel="mean cost (% of the full network)", ylabel="test accuracy (%)")
-        a2.legend(loc="lower right", fontsize=7)
-        fig.tight_layout()
+            plane.add_curve("frontier", "reference network, entropy", color="gray", ls=":")
+        self._key = None
+        return view
+
+    def draw(self, result: dict) -> None:
+        counts, on = self.spread(self.exits, result["exits"], result["exit_counts"])
+        self.histogram.update(counts, on)
+        key = (result["lam"], result["exits"])
+        if key != self._key:
+            gate, oracle = self.gate_curve(*key)
+            extra = {"entropy": self.entropy_curve(*key)}
+            if self.frontier is not None:
+                extra["frontier"] = self.frontier
+            self.plane.set_curves(gate, oracle, **extra)
+            self._key = key
+        self.plane.move(result["cost_fraction"], result["accuracy"])
+        self.plane.move(result["entropy_cost_fraction"], result["entropy_accuracy"], name="beta")

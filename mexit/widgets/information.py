@@ -7,12 +7,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
 
 from .._checks import check_labels, check_probs
 from ..cost import CostProfile
 from ..inference import evaluate_policy, exit_accuracies
-from .base import Explorer, threshold_slider
+from .base import THRESHOLD_LABELS, Explorer, exit_toggles, threshold_slider
 
 
 class InformationExplorer(Explorer):
@@ -53,12 +52,14 @@ class InformationExplorer(Explorer):
         self.exit_accuracy = {
             b: tuple(exit_accuracies(p, self.labels).tolist()) for b, p in self.probs.items()
         }
-        self.beta = widgets.Dropdown(options=self.betas, description="β")
-        self.toggles = {
-            f"exit_{e}": widgets.Checkbox(value=True, description=f"exit {e}", indent=False)
-            for e in self.exits[:-1]
-        }
-        self.threshold = threshold_slider("threshold", 0.5)
+        self.beta = widgets.Dropdown(
+            options=[(f"{b:g}", b) for b in self.betas],
+            description="trained with IB weight β_IB",
+            style={"description_width": "initial"},
+            layout=widgets.Layout(width="auto"),
+        )
+        self.toggles = exit_toggles(self.exits[:-1])
+        self.threshold = threshold_slider(THRESHOLD_LABELS["entropy"], 0.5)
         self.controls = {"beta": self.beta, **self.toggles, "threshold": self.threshold}
 
     def layout(self) -> widgets.Widget:
@@ -84,6 +85,7 @@ class InformationExplorer(Explorer):
         )
         return {
             "beta": beta,
+            "threshold": float(threshold),
             "exits": exits,
             "plane": tuple(self.planes[beta][k] for k in rows),
             "exit_accuracy": tuple(self.exit_accuracy[beta][k] for k in rows),
@@ -94,26 +96,57 @@ class InformationExplorer(Explorer):
         }
 
     def summary(self, result: dict) -> str:
-        parts = ", ".join(
-            f"exit {e}: I(T;Y) = {p[1]:.2f} bits, {100 * a:.1f} %, {n} inputs"
-            for e, p, a, n in zip(
-                result["exits"], result["plane"], result["exit_accuracy"], result["exit_counts"]
-            )
+        parts = "\n".join(
+            f"  exit {e}: I(T;Y) = {p[1]:.2f} bits, alone {100 * a:.1f} %"
+            for e, p, a in zip(result["exits"], result["plane"], result["exit_accuracy"])
         )
-        return f"β = {result['beta']:g}; {parts}\n" + super().summary(result)
+        return (
+            f"β_IB = {result['beta']:g}; {THRESHOLD_LABELS['entropy']} = "
+            f"{result['threshold']:.2f}\n" + super().summary(result) + "\n" + parts
+        )
 
-    def plot(self, result: dict) -> None:
-        fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    def family(self, result: dict):
+        beta, exits = result["beta"], result["exits"]
+        rows = [self.exits.index(e) for e in exits]
+        costs = self.costs[beta]
+        return (
+            (beta, exits),
+            self.probs[beta][rows],
+            self.labels,
+            costs.Gamma(exits),
+            costs.full,
+            "entropy",
+            "this run, these exits, β swept",
+        )
+
+    def build_view(self):
+        view = self.tradeoff_view(self.exits, extra=1)
+        ax = view.axes[1]
+        self._runs = {}
         for b in self.betas:
             xs, ys = zip(*self.planes[b])
-            alpha = 1.0 if b == result["beta"] else 0.3
-            ax.plot(xs, ys, "o-", alpha=alpha, label=f"β = {b:g}")
-        xs, ys = zip(*result["plane"])
-        ax.plot(xs, ys, "r*", ms=14, label="exits placed")
+            (self._runs[b],) = ax.plot(xs, ys, "o-", ms=3, lw=1, label=f"β_IB = {b:g}")
+        (self._placed,) = ax.plot([], [], "r*", ms=12, label="exits kept (this run)")
+        view.animate(self._placed)
         ax.set(
-            xlabel="I(X; T_i) (bits, upper bound)",
-            ylabel="I(T_i; Y) (bits, noisy estimate)",
-            title="information plane",
+            xlabel="I(X; T) (bits, upper bound)",
+            ylabel="I(T; Y) (bits, estimate)",
+            title="information plane, one point per layer",
         )
-        ax.legend(fontsize=8)
-        fig.tight_layout()
+        ax.title.set_fontsize(9)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3, fontsize=7, frameon=False)
+        view.resize(12.5, 3.7)
+        view.fig.subplots_adjust(bottom=0.36)
+        self._beta_shown = None
+        return view
+
+    def draw(self, result: dict) -> None:
+        if result["beta"] != self._beta_shown:
+            for b, line in self._runs.items():
+                line.set_alpha(1.0 if b == result["beta"] else 0.25)
+            self._beta_shown = result["beta"]
+            self.view.invalidate()
+        xs, ys = zip(*result["plane"])
+        self._placed.set_data(xs, ys)
+        counts, on = self.spread(self.exits, result["exits"], result["exit_counts"])
+        self.draw_tradeoff(result, counts, on)

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
+import numpy as np
 
 from .._checks import check_labels, check_probs
 from ..cost import CostProfile
 from ..inference import evaluate_policy, exit_accuracies
-from .base import Explorer, exit_bars, threshold_slider
+from .base import THRESHOLD_LABELS, Explorer, exit_toggles, threshold_slider
 
 
 class PlacementExplorer(Explorer):
-    """Toggle which early exits exist and move the threshold → per-exit accuracy, cost (§4).
+    """Toggle which early exits exist and move the threshold → per-exit accuracy, cost (§4),
+    beside the accuracy–cost plane of the exits kept (threshold swept, oracle).
 
     probs: (E, N, K) outputs of a model with a head at every candidate position
-    (`exits`, ending with the final block L); costs: its measured CostProfile."""
+    (`exits`, ending with the final block L); costs: its measured CostProfile. Switching an
+    exit off removes its head's cost (Γ recomputed); nothing is retrained."""
 
     def __init__(self, probs, labels, costs: CostProfile, exits, criterion="entropy"):
         self.probs = check_probs(probs)
@@ -37,19 +39,22 @@ class PlacementExplorer(Explorer):
             raise ValueError(f"criterion must be 'entropy' or 'max_probability', got {criterion!r}")
         self.criterion = criterion
         self.accuracy_per_exit = exit_accuracies(self.probs, self.labels).tolist()
-        self.toggles = {
-            f"exit_{e}": widgets.Checkbox(value=True, description=f"exit {e}", indent=False)
-            for e in self.exits[:-1]
-        }
-        self.threshold = threshold_slider("threshold", 0.5)
+        self.toggles = exit_toggles(self.exits[:-1])
+        self.threshold = threshold_slider(THRESHOLD_LABELS[criterion], 0.5)
         self.controls = {**self.toggles, "threshold": self.threshold}
 
     def layout(self) -> widgets.Widget:
         return widgets.VBox([widgets.HBox(list(self.toggles.values())), self.threshold])
 
+    def chosen(self, toggles) -> tuple:
+        unknown = set(toggles) - set(self.toggles)
+        if unknown:
+            raise ValueError(f"toggles must be among {sorted(self.toggles)}, got {sorted(unknown)}")
+        early = tuple(e for e in self.exits[:-1] if toggles.get(f"exit_{e}", True))
+        return early + (self.exits[-1],)
+
     def compute(self, threshold=0.5, **toggles) -> dict:
-        chosen = [e for e in self.exits[:-1] if toggles.get(f"exit_{e}", True)]
-        exits = tuple(chosen) + (self.exits[-1],)
+        exits = self.chosen(toggles)
         rows = [self.exits.index(e) for e in exits]
         r = evaluate_policy(
             self.probs[rows],
@@ -61,6 +66,7 @@ class PlacementExplorer(Explorer):
         )
         n = len(self.labels)
         return {
+            "threshold": float(threshold),
             "exits": exits,
             "accuracy": r.accuracy,
             "mean_flops": r.mean_flops,
@@ -70,20 +76,42 @@ class PlacementExplorer(Explorer):
             "exit_accuracy": tuple(self.accuracy_per_exit[i] for i in rows),
         }
 
-    def plot(self, result: dict, figsize=(9, 2.6)):
-        """Accuracy of each exit alone and where the inputs leave; returns (fig, axes)."""
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=figsize)
-        on = [e in result["exits"] for e in self.exits]
-        exit_bars(a1, self.exits, self.accuracy_per_exit, "accuracy of each exit alone", on)
-        a1.set_ylabel("test accuracy (%)")
-        fractions = dict(zip(result["exits"], result["exit_fractions"]))
-        exit_bars(
-            a2,
-            self.exits,
-            [fractions.get(e, 0.0) for e in self.exits],
-            "where the inputs leave",
-            on,
+    def summary(self, result: dict) -> str:
+        rule = THRESHOLD_LABELS[self.criterion]
+        kept = ", ".join(str(e) for e in result["exits"])
+        return f"exits kept: {kept}; {rule} = {result['threshold']:.2f}\n" + super().summary(result)
+
+    # -- live view: histogram | accuracy of each exit alone | plane ----------------------
+    def family(self, result: dict):
+        exits = result["exits"]
+        rows = [self.exits.index(e) for e in exits]
+        sym = "β" if self.criterion == "entropy" else "τ"
+        return (
+            ("exits", exits),
+            self.probs[rows],
+            self.labels,
+            self.costs.Gamma(exits),
+            self.costs.full,
+            self.criterion,
+            f"these exits, {sym} swept",
         )
-        a2.set_ylabel("inputs (%)")
-        fig.tight_layout()
-        return fig, (a1, a2)
+
+    def build_view(self):
+        view = self.tradeoff_view(self.exits, extra=1)
+        ax = view.axes[1]
+        x = np.arange(len(self.exits))
+        self._alone = ax.bar(x, [100 * a for a in self.accuracy_per_exit], color="tab:blue")
+        ax.set_xticks(x, [f"exit {e}" for e in self.exits])
+        ax.set(ylim=(0, 100), ylabel="test accuracy (%)", title="each exit alone")
+        ax.title.set_fontsize(10)
+        self._alone_on = None
+        return view
+
+    def draw(self, result: dict) -> None:
+        counts, on = self.spread(self.exits, result["exits"], result["exit_counts"])
+        if on != self._alone_on:  # structure changed: grey the exits switched off
+            for bar, o in zip(self._alone, on):
+                bar.set_color("tab:blue" if o else "lightgray")
+            self._alone_on = on
+            self.view.invalidate()
+        self.draw_tradeoff(result, counts, on)

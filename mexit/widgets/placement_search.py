@@ -31,7 +31,7 @@ class PlacementSearchExplorer(PlacementExplorer):
             target_accuracy = max(self.accuracy_per_exit[-1] - 0.01, 1e-6)
         self.target_accuracy = check_target_accuracy(target_accuracy)
         self._searches = {}
-        self.th = threshold_slider("greedy TH (eq. 5)", 0.9)
+        self.th = threshold_slider("greedy set of eq. 5: TH (higher keeps more exits)", 0.9)
         self.controls["th"] = self.th
 
     def layout(self):
@@ -99,12 +99,18 @@ class PlacementSearchExplorer(PlacementExplorer):
             + greedy
         )
 
-    def plot(self, result: dict) -> None:
-        fig, (a1, a2) = super().plot(result, figsize=(10, 2.8))
-        if result["optimal_exits"] is not None:
-            best = set(result["optimal_exits"]) | {self.exits[-1]}
-            for k, e in enumerate(self.exits):
-                if e in best:
-                    a2.annotate("★", (k, 92), ha="center", color="tab:orange", fontsize=12)
-            a2.set_title("where the inputs leave (★ = the optimal set)")
-        fig.tight_layout()
+    def build_view(self):
+        view = super().build_view()
+        self._stars = [
+            view.axes[0].text(k, 92, "★", ha="center", color="tab:orange", fontsize=12)
+            for k in range(len(self.exits))
+        ]
+        view.axes[0].set_title("where the inputs leave (★ = optimal set)")
+        view.animate(*self._stars)
+        return view
+
+    def draw(self, result: dict) -> None:
+        best = set(result["optimal_exits"] or ()) | {self.exits[-1]}
+        for star, e in zip(self._stars, self.exits):
+            star.set_visible(result["optimal_exits"] is not None and e in best)
+        super().draw(result)

@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
 
 from .._checks import check_float, check_labels, check_probs
 from ..cost import _check_Gamma
 from ..inference import evaluate_policy
-from .base import CRITERION_OPTIONS, Explorer, exit_bars, threshold_slider
+from .base import CRITERION_OPTIONS, THRESHOLD_LABELS, Explorer, threshold_slider
+
+SYMBOL = {"entropy": ("entropy ≤", "β"), "max_probability": ("max probability ≥", "τ")}
+
+
+def per_exit_label(criterion: str, e) -> str:
+    rule, sym = SYMBOL[criterion]
+    return f"exit {e}: leave if {rule} {sym}{e}"
 
 
 class ThresholdExplorer(Explorer):
-    """Move the exit threshold(s) → accuracy, mean cost and where the inputs leave (§6).
+    """Move the exit threshold(s) → accuracy, mean cost and where the inputs leave (§6),
+    beside the accuracy–cost plane (the criterion's shared threshold swept, the oracle).
 
     probs: (E, N, K) outputs of every exit; Gamma: cumulative cost of each exit (FLOPs);
-    full_cost: FLOPs of the plain network; exits: block indices, for labels."""
+    full_cost: FLOPs of the plain network; exits: block indices, for labels.
+
+    Per-exit sliders are shown only while "one shared threshold" is unticked; they start at
+    the shared value and follow it until the student moves one of them, so unticking never
+    changes the numbers by itself, and ticking/unticking keeps every value set."""
 
     def __init__(self, probs, labels, Gamma, full_cost=None, exits=None, criterion="entropy"):
         self.probs = check_probs(probs)
@@ -35,13 +46,16 @@ class ThresholdExplorer(Explorer):
         self.criterion = widgets.Dropdown(
             options=CRITERION_OPTIONS,
             value=criterion,
-            description="criterion",
-            layout=widgets.Layout(width="380px"),
+            description="exit rule",
+            layout=widgets.Layout(width="300px"),
         )
-        self.shared = widgets.Checkbox(value=True, description="one shared threshold")
-        self.threshold = threshold_slider("threshold", 0.5)
+        self.shared = widgets.Checkbox(
+            value=True, description="one shared threshold", layout=widgets.Layout(width="auto")
+        )
+        self.threshold = threshold_slider(THRESHOLD_LABELS[criterion], 0.5)
         self.per_exit = {
-            f"threshold_{e}": threshold_slider(f"threshold at exit {e}") for e in self.exits[:-1]
+            f"threshold_{e}": threshold_slider(per_exit_label(criterion, e))
+            for e in self.exits[:-1]
         }
         self.controls = {
             "criterion": self.criterion,
@@ -49,6 +63,37 @@ class ThresholdExplorer(Explorer):
             "threshold": self.threshold,
             **self.per_exit,
         }
+        self._linked = True  # per-exit sliders follow the shared one until one is moved
+        self._syncing = False
+        # registered before show()'s redraw observers, so they run first
+        self.shared.observe(self._on_shared, names="value")
+        self.threshold.observe(self._on_shared, names="value")
+        self.criterion.observe(self._on_criterion, names="value")
+        for s in self.per_exit.values():
+            s.observe(self._on_per_exit, names="value")
+        self._sync()
+
+    def _sync(self) -> None:
+        if self._linked:
+            self._syncing = True
+            try:
+                with self.quiet():
+                    for s in self.per_exit.values():
+                        s.value = self.threshold.value
+            finally:
+                self._syncing = False
+
+    def _on_shared(self, _change) -> None:
+        self._sync()
+
+    def _on_per_exit(self, _change) -> None:
+        if not self._syncing:
+            self._linked = False
+
+    def _on_criterion(self, change) -> None:
+        self.threshold.description = THRESHOLD_LABELS[change["new"]]
+        for e in self.exits[:-1]:
+            self.per_exit[f"threshold_{e}"].description = per_exit_label(change["new"], e)
 
     def layout(self) -> widgets.Widget:
         """The shared slider while "one shared threshold" is ticked, else one per exit."""
@@ -78,6 +123,8 @@ class ThresholdExplorer(Explorer):
         )
         n = len(self.labels)
         return {
+            "criterion": criterion,
+            "exits": self.exits,
             "thresholds": tuple(thresholds),
             "accuracy": r.accuracy,
             "mean_flops": r.mean_flops,
@@ -86,7 +133,32 @@ class ThresholdExplorer(Explorer):
             "exit_fractions": tuple(c / n for c in r.exit_counts),
         }
 
-    def plot(self, result: dict) -> None:
-        fig, ax = plt.subplots(figsize=(6, 2.6))
-        exit_bars(ax, self.exits, result["exit_fractions"], "where the inputs leave")
-        ax.set_ylabel("inputs (%)")
+    def summary(self, result: dict) -> str:
+        rule, sym = SYMBOL[result["criterion"]]
+        ts = sorted(set(result["thresholds"]))
+        if len(ts) == 1:
+            setting = f"exit when {rule} {sym} = {ts[0]:.2f}"
+        else:
+            setting = "exit when " + ", ".join(
+                f"{rule} {sym}{e} = {t:.2f}" for e, t in zip(self.exits, result["thresholds"])
+            )
+        return f"{setting}\n{super().summary(result)}"
+
+    def family(self, result: dict):
+        criterion = result["criterion"]
+        rule, sym = SYMBOL[criterion]
+        return (
+            ("threshold", criterion),
+            self.probs,
+            self.labels,
+            self.Gamma,
+            self.full_cost,
+            criterion,
+            f"{rule} {sym}, one {sym} swept",
+        )
+
+    def build_view(self):
+        return self.tradeoff_view(self.exits)
+
+    def draw(self, result: dict) -> None:
+        self.draw_tradeoff(result, result["exit_counts"])

@@ -4,10 +4,12 @@ sit, and the exit threshold → end-to-end latency, bytes sent, accuracy (§7.2)
 from __future__ import annotations
 
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.patches import Patch
 
 from .._checks import check_labels, check_probs
 from ..cost import CostProfile
+from ..inference import evaluate_policy
 from ..tiers import (
     TierSystem,
     all_placements,
@@ -16,7 +18,7 @@ from ..tiers import (
     placement_label,
     tier_system,
 )
-from .base import Explorer, threshold_slider
+from .base import THRESHOLD_LABELS, Explorer, cost_text, exits_taken, threshold_slider
 
 TIER_COLORS = ("tab:green", "tab:orange", "tab:purple", "tab:gray")
 
@@ -41,32 +43,39 @@ class TierExplorer(Explorer):
         if len(self.exits) != self.probs.shape[0]:
             raise ValueError(f"exits must name the {self.probs.shape[0]} exits, got {self.exits}")
         self.placements = all_placements(costs.num_blocks, system.num_tiers)
+        wide = {"description_width": "150px"}
         self.bandwidth = widgets.FloatLogSlider(
             value=system.bandwidths[0] / 1e3,
             base=10,
             min=0,
             max=5,
             step=0.1,
-            description="device→edge bandwidth (kB/s)",
+            description="uplink speed (kB/s)",
+            readout_format=",.0f",
             continuous_update=False,
-            style={"description_width": "initial"},
+            style=wide,
+            layout=widgets.Layout(width="520px"),
         )
         self.latency = widgets.FloatSlider(
             value=1e3 * system.latencies[0],
             min=0.0,
             max=100.0,
             step=1.0,
-            description="device→edge latency (ms)",
+            description="uplink delay (ms)",
+            readout_format=".0f",
             continuous_update=False,
-            style={"description_width": "initial"},
+            style=wide,
+            layout=widgets.Layout(width="520px"),
         )
         self.placement = widgets.Dropdown(
             options=[(placement_label(p, system.names), p) for p in self.placements],
             value=self.placements[-1],
-            description="blocks 1..L on",
-            style={"description_width": "initial"},
+            description="blocks on tiers",
+            style=wide,
+            layout=widgets.Layout(width="520px"),
         )
-        self.threshold = threshold_slider("threshold", 0.5)
+        self.threshold = threshold_slider(THRESHOLD_LABELS["entropy"], 0.5)
+        self.threshold.style.description_width = "150px"
         self.controls = {
             "bandwidth": self.bandwidth,
             "latency": self.latency,
@@ -102,8 +111,21 @@ class TierExplorer(Explorer):
         r = results[self.placements.index(placement)]
         fastest = min(results, key=lambda x: x.mean_latency)
         n = len(self.labels)
+        flops = evaluate_policy(
+            self.probs,
+            self.labels,
+            threshold,
+            Gamma=self.costs.Gamma(self.exits),
+            full_cost=self.costs.full,
+        )
         return {
+            "bandwidth": float(bandwidth),
+            "latency": float(latency),
+            "threshold": float(threshold),
             "placement": placement,
+            "exits": self.exits,
+            "mean_flops": flops.mean_flops,
+            "cost_fraction": flops.cost_fraction,
             "accuracy": r.accuracy,
             "mean_latency_ms": 1e3 * r.mean_latency,
             "mean_bytes": r.mean_bytes,
@@ -119,21 +141,71 @@ class TierExplorer(Explorer):
     def summary(self, result: dict) -> str:
         names = self.system.names
         return (
+            f"uplink {result['bandwidth']:,.0f} kB/s, {result['latency']:.0f} ms; blocks on "
+            f"{placement_label(result['placement'], names)}; "
+            f"{THRESHOLD_LABELS['entropy']} = {result['threshold']:.2f}\n"
             f"accuracy {100 * result['accuracy']:.1f} %  ·  mean latency "
             f"{result['mean_latency_ms']:.2f} ms per input  ·  {result['mean_bytes']:.0f} bytes "
-            f"sent per input\nanswered on "
+            f"sent per input  ·  mean cost "
+            f"{cost_text(result['mean_flops'], result['cost_fraction'])}\n"
+            f"exits taken: {exits_taken(self.exits, result['exit_counts'])}; answered on "
             + ", ".join(f"{n} {100 * f:.0f} %" for n, f in zip(names, result["tier_fractions"]))
             + f"\nfastest placement at this threshold: "
             f"{placement_label(result['fastest_placement'], names)} "
             f"({result['fastest_latency_ms']:.2f} ms)"
         )
 
-    def plot(self, result: dict) -> None:
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 2.8))
-        labels = [f"exit {e}" for e in self.exits]
-        colors = [TIER_COLORS[result["placement"][e - 1] % 4] for e in self.exits]
-        a1.bar(labels, result["latency_per_exit_ms"], color=colors)
-        a1.set(ylabel="latency if answered here (ms)", title="colour = tier of the exit")
-        a2.bar(labels, [100 * f for f in result["exit_fractions"]], color=colors)
-        a2.set(ylabel="inputs (%)", ylim=(0, 100), title="where the inputs leave")
-        fig.tight_layout()
+    def family(self, result: dict):
+        return (
+            "all exits",
+            self.probs,
+            self.labels,
+            self.costs.Gamma(self.exits),
+            self.costs.full,
+            "entropy",
+            "entropy ≤ β, β swept",
+        )
+
+    def _colors(self, placement) -> list:
+        return [TIER_COLORS[placement[e - 1] % len(TIER_COLORS)] for e in self.exits]
+
+    def build_view(self):
+        view = self.tradeoff_view(self.exits, extra=1, title="accuracy vs cost in FLOPs")
+        ax = view.axes[1]
+        x = np.arange(len(self.exits))
+        self._latency_bars = list(ax.bar(x, np.zeros(len(x)), color="tab:gray"))
+        ax.set_xticks(x, [f"exit {e}" for e in self.exits])
+        ax.set(ylabel="ms if answered here", title="latency of an input leaving at each exit")
+        ax.title.set_fontsize(9)
+        n = self.system.num_tiers
+        key = [
+            Patch(color=TIER_COLORS[t % len(TIER_COLORS)], label=f"exit on the {name}")
+            for t, name in enumerate(self.system.names[:n])
+        ]
+        # the tier key sits under the figure: it keys the bar colours of both panels
+        ax.legend(
+            handles=key,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.18),
+            ncol=min(n, 3),
+            fontsize=7.5,
+            frameon=False,
+        )
+        view.resize(12.5, 3.5)
+        view.fig.subplots_adjust(bottom=0.3)
+        self._link = None
+        return view
+
+    def draw(self, result: dict) -> None:
+        colors = self._colors(result["placement"])
+        link = (result["bandwidth"], result["latency"], tuple(result["placement"]))
+        if link != self._link:  # the latency panel changes: full redraw
+            ax = self.view.axes[1]
+            for bar, v, c in zip(self._latency_bars, result["latency_per_exit_ms"], colors):
+                bar.set_height(v)
+                bar.set_color(c)
+            ax.set_ylim(0, 1.1 * max(max(result["latency_per_exit_ms"]), 1e-3))
+            self._link = link
+            self.view.invalidate()
+        self.histogram.update(result["exit_counts"], colors=colors)
+        self.draw_tradeoff(result, result["exit_counts"])

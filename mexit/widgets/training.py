@@ -11,14 +11,26 @@ Every trained network's exit outputs are computed beforehand: the controls never
 from __future__ import annotations
 
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
+import numpy as np
 import torch
 
 from .._checks import check_labels, check_probs
 from ..cost import CostProfile, cumulative_costs
 from ..inference import evaluate_policy, exit_accuracies
-from .base import Explorer, exit_bars, threshold_slider
+from .base import THRESHOLD_LABELS, Explorer, exit_toggles, threshold_slider
 from .placement import PlacementExplorer
+
+BETA = THRESHOLD_LABELS["entropy"]
+
+
+def _alone_panel(ax, exits, accuracy, title="each exit alone"):
+    """Bars of each exit's accuracy alone on `ax`; returns the bars (recoloured on toggles)."""
+    x = np.arange(len(exits))
+    bars = ax.bar(x, [100 * a for a in accuracy], color="tab:blue")
+    ax.set_xticks(x, [f"exit {e}" for e in exits])
+    ax.set(ylim=(0, 100), ylabel="test accuracy (%)", title=title)
+    ax.title.set_fontsize(10)
+    return list(bars)
 
 
 def _check_costs(costs) -> CostProfile:
@@ -41,7 +53,8 @@ def _policy(probs, labels, threshold, Gamma, full_cost) -> dict:
 
 class SchemeExplorer(Explorer):
     """Pick the α scheme a network was jointly trained with, toggle exits, move the threshold
-    → per-exit accuracy, accuracy and cost of the early-exit policy (§5.1).
+    → per-exit accuracy, accuracy and cost of the early-exit policy (§5.1), beside the
+    accuracy–cost plane of that network with those exits.
 
     probs_by_scheme: {scheme name: (E, N, K) test outputs of the network trained with it};
     every network has the same architecture (`exits`, `costs`)."""
@@ -58,10 +71,13 @@ class SchemeExplorer(Explorer):
         }
         first = next(iter(self.by_scheme))
         self.scheme = widgets.Dropdown(
-            options=list(self.by_scheme), value=first, description="α scheme"
+            options=list(self.by_scheme),
+            value=first,
+            description="trained with α scheme",
+            style={"description_width": "initial"},
         )
         self.toggles = self.by_scheme[first].toggles  # the same toggles drive every scheme
-        self.threshold = threshold_slider("threshold", 0.5)
+        self.threshold = threshold_slider(BETA, 0.5)
         self.controls = {"scheme": self.scheme, **self.toggles, "threshold": self.threshold}
 
     def layout(self) -> widgets.Widget:
@@ -78,17 +94,30 @@ class SchemeExplorer(Explorer):
         result["accuracy_per_exit"] = tuple(self.by_scheme[scheme].accuracy_per_exit)
         return result
 
-    def plot(self, result: dict) -> None:
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 2.6))
-        on = [e in result["exits"] for e in self.exits]
-        exit_bars(a1, self.exits, result["accuracy_per_exit"], f"{result['scheme']}: each exit", on)
-        a1.set_ylabel("test accuracy (%)")
-        fractions = dict(zip(result["exits"], result["exit_fractions"]))
-        exit_bars(
-            a2, self.exits, [fractions.get(e, 0.0) for e in self.exits], "where inputs leave", on
-        )
-        a2.set_ylabel("inputs (%)")
-        fig.tight_layout()
+    def summary(self, result: dict) -> str:
+        return f"α scheme {result['scheme']}; " + self.by_scheme[result["scheme"]].summary(result)
+
+    def family(self, result: dict):
+        key, *rest, label = self.by_scheme[result["scheme"]].family(result)
+        return ((result["scheme"], key), *rest, f"{result['scheme']}, {label}")
+
+    def build_view(self):
+        view = self.tradeoff_view(self.exits, extra=1)
+        self._alone = _alone_panel(view.axes[1], self.exits, [0.0] * len(self.exits))
+        self._shown = None
+        return view
+
+    def draw(self, result: dict) -> None:
+        counts, on = self.spread(self.exits, result["exits"], result["exit_counts"])
+        state = (result["scheme"], tuple(on))
+        if state != self._shown:
+            for bar, a, o in zip(self._alone, result["accuracy_per_exit"], on):
+                bar.set_height(100 * a)
+                bar.set_color("tab:blue" if o else "lightgray")
+            self.view.axes[1].set_title(f"each exit alone ({result['scheme']})")
+            self._shown = state
+            self.view.invalidate()
+        self.draw_tradeoff(result, counts, on)
 
 
 class StagesExplorer(Explorer):
@@ -122,14 +151,13 @@ class StagesExplorer(Explorer):
             value=L,
             min=1,
             max=L,
-            description="stages trained",
+            description="stages trained (blocks kept)",
+            continuous_update=False,
             style={"description_width": "initial"},
+            layout=widgets.Layout(width="520px"),
         )
-        self.toggles = {
-            f"exit_{e}": widgets.Checkbox(value=True, description=f"exit {e}", indent=False)
-            for e in range(1, L)
-        }
-        self.threshold = threshold_slider("threshold", 0.5)
+        self.toggles = exit_toggles(range(1, L))
+        self.threshold = threshold_slider(BETA, 0.5)
         self.controls = {"stages": self.stages, **self.toggles, "threshold": self.threshold}
 
     def layout(self) -> widgets.Widget:
@@ -151,6 +179,7 @@ class StagesExplorer(Explorer):
         result = _policy(self.probs[rows], self.labels, threshold, Gamma, self.costs.full)
         result.update(
             stages=k,
+            threshold=float(threshold),
             exits=exits,
             accuracy_per_exit=tuple(self.accuracy_per_exit[r] for r in rows),
         )
@@ -160,39 +189,65 @@ class StagesExplorer(Explorer):
             )
         return result
 
-    def plot(self, result: dict) -> None:
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 2.6))
+    def family(self, result: dict):
+        k, exits = result["stages"], result["exits"]
+        rows = [e - 1 for e in exits]
+        Gamma = cumulative_costs(self.costs.gamma_f[:k], self.costs.gamma_c, exits)
+        return (
+            ("stages", k, exits),
+            self.probs[rows],
+            self.labels,
+            Gamma,
+            self.costs.full,
+            "entropy",
+            "layer-wise, these exits, β swept",
+        )
+
+    def build_view(self):
         L = self.costs.num_blocks
-        x = torch.arange(1, L + 1)
-        on = [i in result["exits"] for i in range(1, L + 1)]
-        a1.bar(
-            x - 0.2,
-            [100 * a for a in self.accuracy_per_exit],
-            0.4,
-            label="layer-wise",
-            color=["tab:blue" if o else "lightgray" for o in on],
+        view = self.tradeoff_view(range(1, L + 1), extra=1)
+        ax = view.axes[1]
+        x = np.arange(L)
+        self._alone = list(
+            ax.bar(x - 0.2, [100 * a for a in self.accuracy_per_exit], 0.4, label="layer-wise")
         )
         if self.reference is not None:
-            a1.bar(
+            ax.bar(
                 x + 0.2, [100 * a for a in self.reference], 0.4, label="joint", color="tab:orange"
             )
-        a1.set(xlabel="exit (block)", ylabel="test accuracy (%)", ylim=(0, 100), xticks=x.tolist())
-        a1.legend(loc="lower right")
-        fractions = dict(zip(result["exits"], result["exit_fractions"]))
-        exit_bars(
-            a2,
-            range(1, L + 1),
-            [fractions.get(e, 0.0) for e in range(1, L + 1)],
-            "where inputs leave",
-            on,
-        )
-        a2.set_ylabel("inputs (%)")
-        fig.tight_layout()
+            self.plane.add_point(
+                "joint", "joint twin, same exits and β", marker="s", color="tab:orange", ms=7
+            )
+        ax.set_xticks(x, [f"exit {e}" for e in range(1, L + 1)])
+        ax.set(ylim=(0, 128), ylabel="test accuracy (%)", title="each exit alone")
+        ax.set_yticks([0, 25, 50, 75, 100])
+        ax.title.set_fontsize(10)
+        ax.legend(loc="upper center", ncol=2, fontsize=7.5, frameon=False)  # above the bars
+        self._shown = None
+        return view
+
+    def draw(self, result: dict) -> None:
+        L = self.costs.num_blocks
+        counts, on = self.spread(range(1, L + 1), result["exits"], result["exit_counts"])
+        if on != self._shown:
+            for bar, o in zip(self._alone, on):
+                bar.set_color("tab:blue" if o else "lightgray")
+            self._shown = on
+            self.view.invalidate()
+        self.draw_tradeoff(result, counts, on)
+        if "reference" in result:
+            ref = result["reference"]
+            self.plane.move(ref["cost_fraction"], ref["accuracy"], name="joint")
 
     def summary(self, result: dict) -> str:
-        text = f"layer-wise, exits {result['exits']}: {super().summary(result)}"
+        kept = ", ".join(str(e) for e in result["exits"])
+        text = (
+            f"{result['stages']} stages trained; exits kept: {kept}; "
+            f"{BETA} = {result['threshold']:.2f}\nlayer-wise: {super().summary(result)}"
+        )
         if "reference" in result:
-            text += f"\njoint twin, same exits and β: {super().summary(result['reference'])}"
+            ref = dict(result["reference"], exits=result["exits"])
+            text += f"\njoint twin, same exits and β: {super().summary(ref)}"
         return text
 
 
@@ -226,21 +281,26 @@ class HeadKindExplorer(Explorer):
         default = next(iter(self.probs))
         self.kinds = {
             f"head_{e}": widgets.Dropdown(
-                options=kinds,
+                options=[("no exit" if k == "none" else k, k) for k in kinds],
                 value=default,
-                description=f"exit {e}",
-                layout=widgets.Layout(width="170px"),
+                description=f"head at exit {e}",
+                style={"description_width": "initial"},
+                layout=widgets.Layout(width="auto"),
             )
             for e in self.exits[:-1]
         }
-        self.threshold = threshold_slider("threshold", 0.5)
+        self.threshold = threshold_slider(BETA, 0.5)
         self.controls = {**self.kinds, "threshold": self.threshold}
 
     def layout(self) -> widgets.Widget:
         return widgets.VBox([widgets.HBox(list(self.kinds.values())), self.threshold])
 
-    def compute(self, threshold=0.5, **kinds) -> dict:
+    def _assemble(self, kinds: dict):
+        """(exits, {exit: head kind}, stacked outputs, Γ) of this choice of heads."""
         default = next(iter(self.probs))
+        unknown = set(kinds) - set(self.kinds)
+        if unknown:
+            raise ValueError(f"kinds must be among {sorted(self.kinds)}, got {sorted(unknown)}")
         chosen = {}
         for e in self.exits[:-1]:
             kind = kinds.get(f"head_{e}", default)
@@ -257,28 +317,53 @@ class HeadKindExplorer(Explorer):
         gamma_c = {e: self.gamma_c[chosen[e]][e] for e in chosen}
         gamma_c[L] = self.costs.gamma_c[L]
         Gamma = cumulative_costs(self.costs.gamma_f, gamma_c, exits)
-        result = _policy(torch.stack(rows), self.labels, threshold, Gamma, self.costs.full)
+        return exits, chosen, torch.stack(rows), Gamma
+
+    def compute(self, threshold=0.5, **kinds) -> dict:
+        default = next(iter(self.probs))
+        exits, chosen, probs, Gamma = self._assemble(kinds)
+        result = _policy(probs, self.labels, threshold, Gamma, self.costs.full)
         accuracy = [self.accuracy[chosen[e]][self.exits.index(e)] for e in chosen]
         result.update(
+            threshold=float(threshold),
             exits=exits,
             heads=tuple(chosen[e] for e in chosen) + ("final",),
             accuracy_per_exit=tuple(accuracy) + (self.accuracy[default][-1],),
         )
         return result
 
-    def plot(self, result: dict) -> None:
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 2.6))
-        on = [e in result["exits"] for e in self.exits]
-        acc = dict(zip(result["exits"], result["accuracy_per_exit"]))
-        exit_bars(a1, self.exits, [acc.get(e, 0.0) for e in self.exits], "each exit alone", on)
-        a1.set_ylabel("test accuracy (%)")
-        fractions = dict(zip(result["exits"], result["exit_fractions"]))
-        exit_bars(
-            a2, self.exits, [fractions.get(e, 0.0) for e in self.exits], "where inputs leave", on
+    def family(self, result: dict):
+        kinds = {f"head_{e}": h for e, h in zip(result["exits"][:-1], result["heads"])}
+        kinds.update({f"head_{e}": "none" for e in self.exits[:-1] if e not in result["exits"]})
+        exits, _, probs, Gamma = self._assemble(kinds)
+        return (
+            ("heads", result["heads"], exits),
+            probs,
+            self.labels,
+            Gamma,
+            self.costs.full,
+            "entropy",
+            "these heads, β swept",
         )
-        a2.set_ylabel("inputs (%)")
-        fig.tight_layout()
+
+    def build_view(self):
+        view = self.tradeoff_view(self.exits, extra=1)
+        self._alone = _alone_panel(view.axes[1], self.exits, [0.0] * len(self.exits))
+        self._shown = None
+        return view
+
+    def draw(self, result: dict) -> None:
+        counts, on = self.spread(self.exits, result["exits"], result["exit_counts"])
+        acc = dict(zip(result["exits"], result["accuracy_per_exit"]))
+        state = tuple(result["heads"]) + tuple(result["exits"])
+        if state != self._shown:
+            for bar, e, o in zip(self._alone, self.exits, on):
+                bar.set_height(100 * acc.get(e, 0.0))
+                bar.set_color("tab:blue" if o else "lightgray")
+            self._shown = state
+            self.view.invalidate()
+        self.draw_tradeoff(result, counts, on)
 
     def summary(self, result: dict) -> str:
         heads = ", ".join(f"exit {e}: {h}" for e, h in zip(result["exits"], result["heads"]))
-        return f"{heads}\n{super().summary(result)}"
+        return f"heads {heads}; {BETA} = {result['threshold']:.2f}\n{super().summary(result)}"
