@@ -359,9 +359,13 @@ def model_for(
 ):
     """(model, data) of a chapter: the reference run (dataset 'mnist1d', backbone
     'reference': `pretrained("mnist1d_cnn", seed=seed)` and `load_mnist1d()`), or `backbone`
-    on `dataset` (files from `data_dir`), trained jointly (eq. 6, every α_i = 1) for
-    `_BUDGET`'s epochs on `device` through `cached_fit` (one cache per dataset files,
-    backbone and seed). The model comes on `device`, in eval mode."""
+    (see `backbone_for`) on `dataset` (files from `data_dir`, the first `limit` examples),
+    trained jointly (eq. 6, every α_i = 1) for `_BUDGET`'s epochs on `device` through
+    `cached_fit` (one cache per data files, backbone and seed).
+
+    The model comes back on the CPU, in eval mode, with the data in memory: a chapter's
+    analysis (NumPy, scikit-learn, widgets) runs there; `exit_probs(..., device=device)` and
+    `early_exit_predict(..., device=device)` run it on the device again."""
     from .checkpoints import pretrained
     from .devices import check_device
 
@@ -371,7 +375,7 @@ def model_for(
         if data_dir is not None or limit is not None:
             raise ValueError("data_dir and limit must be left out for the reference run")
         data = load_for(dataset)
-        return pretrained("mnist1d_cnn", seed=seed, progress=progress, device=device), data
+        return pretrained("mnist1d_cnn", seed=seed, progress=progress), data
     data = load_for(dataset, data_dir=data_dir, limit=limit)
     config = {"dataset": dataset, "backbone": backbone, "data": _fingerprint(data), **_BUDGET}
     config["seed"] = seed
@@ -383,4 +387,4 @@ def model_for(
     model, _ = cached_fit(
         f"{dataset}_{backbone}", config, lambda: backbone_for(backbone, data), train, root=root
     )
-    return model.to(device).eval(), data
+    return model.eval(), data
