@@ -664,7 +664,7 @@ def write_synthetic_cifar10(
 
     def draw(n):
         labels = rng.integers(0, 10, n)
-        images = 128 + 60 * patterns[labels] + rng.normal(0, 50, (n, 3, 32, 32))
+        images = 128 + 40 * patterns[labels] + rng.normal(0, 90, (n, 3, 32, 32))
         return np.clip(images, 0, 255).astype(np.uint8).reshape(n, 3072), labels.tolist()
 
     import pickle
