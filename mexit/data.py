@@ -413,6 +413,23 @@ class StreamBundle:
     num_workers: int = 0
     pin_memory: bool = False
 
+    def __post_init__(self) -> None:
+        for split in ("train", "val", "test"):
+            d = getattr(self, split)
+            if not (hasattr(d, "__getitem__") and hasattr(d, "__len__")) or isinstance(d, str):
+                raise TypeError(
+                    f"{split} must be a torch Dataset of (input, label) pairs, got "
+                    f"{type(d).__name__}."
+                )
+        if not isinstance(self.classes, tuple) or len(self.classes) < 2:
+            raise ValueError(f"classes must be a tuple of at least 2 names, got {self.classes!r}.")
+        if not isinstance(self.input_shape, tuple) or not self.input_shape:
+            raise TypeError(f"input_shape must be a tuple of sizes, got {self.input_shape!r}.")
+        check_int(self.batch_size, "batch_size", low=1)
+        check_int(self.num_workers, "num_workers", low=0)
+        if not isinstance(self.pin_memory, bool):
+            raise TypeError(f"pin_memory must be a bool, got {type(self.pin_memory).__name__}.")
+
     @property
     def num_classes(self) -> int:
         return len(self.classes)
