@@ -355,13 +355,15 @@ def model_for(
     data_dir=None,
     limit=None,
     progress: bool = True,
+    retrain: bool = False,
     root=None,
 ):
     """(model, data) of a chapter: the reference run (dataset 'mnist1d', backbone
     'reference': `pretrained("mnist1d_cnn", seed=seed)` and `load_mnist1d()`), or `backbone`
     (see `backbone_for`) on `dataset` (files from `data_dir`, the first `limit` examples),
     trained jointly (eq. 6, every α_i = 1) for `_BUDGET`'s epochs on `device` through
-    `cached_fit` (one cache per data files, backbone and seed).
+    `cached_fit` (one cache per data files, backbone and seed); `retrain=True` trains
+    again instead of loading the cache.
 
     The model comes back on the CPU, in eval mode, with the data in memory: a chapter's
     analysis (NumPy, scikit-learn, widgets) runs there; `exit_probs(..., device=device)` and
@@ -375,7 +377,7 @@ def model_for(
         if data_dir is not None or limit is not None:
             raise ValueError("data_dir and limit must be left out for the reference run")
         data = load_for(dataset)
-        return pretrained("mnist1d_cnn", seed=seed, progress=progress), data
+        return pretrained("mnist1d_cnn", seed=seed, progress=progress, retrain=retrain), data
     data = load_for(dataset, data_dir=data_dir, limit=limit)
     config = {"dataset": dataset, "backbone": backbone, "data": _fingerprint(data), **_BUDGET}
     config["seed"] = seed
@@ -385,6 +387,11 @@ def model_for(
                        desc=f"training {backbone} on {dataset}")  # fmt: skip
 
     model, _ = cached_fit(
-        f"{dataset}_{backbone}", config, lambda: backbone_for(backbone, data), train, root=root
+        f"{dataset}_{backbone}",
+        config,
+        lambda: backbone_for(backbone, data),
+        train,
+        root=root,
+        retrain=retrain,
     )
     return model.eval(), data
