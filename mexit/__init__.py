@@ -50,11 +50,8 @@ from .inference import (
     simulate_exits,
 )
 from .models import MultiExitNet, build_model, cnn2d, eval_mode, mlp, mnist1d_cnn
-from .patience import patience_early_exit, patience_exits
-from .policy_comparison import compare_policies, policy_rows
 from .seed import seed_everything
 from .training import History, evaluate, fit, fit_bundle, joint_loss
-from .zero_time_waste import ZeroTimeWaste, fit_zero_time_waste, ztw_early_exit, ztw_exits
 
 __version__ = "0.1.0"
 
@@ -68,7 +65,6 @@ __all__ = [
     "build_model",
     "cached_model",
     "check",
-    "compare_policies",
     "cascaded_cost",
     "cnn2d",
     "cumulative_costs",
@@ -82,7 +78,6 @@ __all__ = [
     "expected_cost",
     "fit",
     "fit_bundle",
-    "fit_zero_time_waste",
     "joint_loss",
     "linear_head",
     "load_dataset",
@@ -99,18 +94,12 @@ __all__ = [
     "oracle_exits",
     "overthinking",
     "patience",
-    "patience_early_exit",
-    "patience_exits",
     "policy_comparison",
-    "policy_rows",
     "pooled_head",
     "pretrained",
     "seed_everything",
     "simulate_exits",
     "timing",
     "widgets",
-    "ZeroTimeWaste",
     "zero_time_waste",
-    "ztw_early_exit",
-    "ztw_exits",
 ]

@@ -62,7 +62,7 @@ DEFAULT_LAMS = (0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 
 def _check_split(probs, labels, name):
     probs = check_probs(probs, f"{name}_probs")
     labels = check_labels(labels, probs.shape[1], f"{name}_labels", num_classes=probs.shape[-1])
-    return probs, labels
+    return probs.cpu(), labels.cpu()  # small tables: compared on the CPU, beside Γ
 
 
 def policy_points(

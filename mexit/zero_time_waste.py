@@ -85,9 +85,10 @@ class ZeroTimeWaste:
     def _logits(self, i: int, logs) -> torch.Tensor:
         """Σ_{j ≤ i} w_ij log c_j + b_i for the log-outputs `logs[j]` (n, K), j ≤ i, summed
         in the order j = 0..i (the same order in the simulation and in the real run)."""
-        z = self.bias[i].double().expand_as(logs[0])
+        device = logs[0].device
+        z = self.bias[i].to(device, torch.float64).expand_as(logs[0])
         for j in range(i + 1):
-            z = z + self.weights[i, j].double() * logs[j]
+            z = z + float(self.weights[i, j]) * logs[j]
         return z
 
     def ensemble(self, probs) -> torch.Tensor:
@@ -109,7 +110,8 @@ def fit_zero_time_waste(probs, labels, *, l2: float = 1e-3, steps: int = 100) ->
     l2 = check_float(l2, "l2", low=0.0)
     steps = check_int(steps, "steps", low=1)
     E, _, K = probs.shape
-    logs = torch.stack([_log(p) for p in probs])  # (E, N, K)
+    logs = torch.stack([_log(p) for p in probs]).cpu()  # (E, N, K); fitted on the CPU
+    labels = labels.cpu()
     weights = torch.zeros(E, E, dtype=torch.float64)
     bias = torch.zeros(E, K, dtype=torch.float64)
     for i in range(E):
@@ -178,7 +180,10 @@ def ztw_early_exit(
     def decide(k, p, state):
         logs = [*state, _log(p)]
         q = ztw._logits(k, logs).softmax(-1)
-        leave = q.max(-1).values >= th[k] if k < len(th) else torch.ones(len(p), dtype=bool)
+        if k < len(th):
+            leave = q.max(-1).values >= float(th[k])
+        else:  # the final exit: everyone still here leaves
+            leave = torch.ones(len(p), dtype=torch.bool, device=p.device)
         return leave, q.argmax(-1), logs
 
     return staged_early_exit(model, x, decide, costs)

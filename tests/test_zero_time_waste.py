@@ -133,3 +133,17 @@ def test_real_ztw_restores_the_mode(make_mlp, make_inputs):
     idx, _ = ztw_exits(probs, z, 0.6)
     assert torch.equal(ztw_early_exit(model, x, z, 0.6).exit_index, idx)
     assert model.training
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_patience_and_ztw_run_in_the_models_dtype(make_cnn, make_inputs, dtype):
+    from mexit.patience import patience_early_exit, patience_exits
+
+    model = make_cnn(scale=5.0).to(dtype)
+    x = make_inputs(60, (1, 16), seed=4).to(dtype)
+    probs = exit_probs(model, x)
+    assert probs.dtype == dtype
+    z = fit_zero_time_waste(probs, probs[-1].argmax(-1))
+    assert torch.equal(ztw_early_exit(model, x, z, 0.6).exit_index, ztw_exits(probs, z, 0.6)[0])
+    assert torch.equal(patience_early_exit(model, x, 1).exit_index, patience_exits(probs, 1)[0])
+    assert next(model.parameters()).dtype == dtype

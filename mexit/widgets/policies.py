@@ -166,7 +166,7 @@ class PolicyExplorer(Explorer):
             value=criterion,
             description="exit policy",
             style={"description_width": "initial"},
-            layout=widgets.Layout(width="max-content", min_width="560px"),
+            layout=widgets.Layout(width="660px"),  # the longest label fits whole
         )
         self.shared = widgets.Checkbox(
             value=True, description="one shared threshold", layout=widgets.Layout(width="auto")
