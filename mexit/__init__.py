@@ -3,6 +3,7 @@ neural networks?' (2020). One small module per idea of the survey:
 
 - `models`, `heads`   the multi-exit network (§3, eq. 1 and 3) and exit heads (§4);
                       `eval_mode(model)`: run in eval mode, give every submodule its mode back
+- `backbones`         `attach_exits`: exits on a torchvision ResNet, MobileNet or ViT
 - `data`              MNIST-1D (the running example) and other datasets
 - `training`          joint training (§5, eq. 6-7) and the one `fit` loop
 - `cost`              measured FLOPs, Γ, eq. 12-14 (§6.1)
@@ -20,6 +21,7 @@ neural networks?' (2020). One small module per idea of the survey:
 """
 
 from . import exercises, patience, policy_comparison, speed, timing, widgets, zero_time_waste
+from .backbones import attach_exits
 from .checkpoints import cached_model, pretrained
 from .claims import check
 from .cost import (
@@ -30,7 +32,14 @@ from .cost import (
     expected_cost,
     measure_costs,
 )
-from .data import DataBundle, load_dataset, load_digits, load_mnist1d, load_torchvision
+from .data import (
+    DataBundle,
+    StreamBundle,
+    load_dataset,
+    load_digits,
+    load_mnist1d,
+    load_torchvision,
+)
 from .deployment import DeployedNet, deploy
 from .heads import linear_head, make_head, mlp_head, pooled_head
 from .inference import (
@@ -55,7 +64,9 @@ __all__ = [
     "DataBundle",
     "DeployedNet",
     "History",
+    "StreamBundle",
     "MultiExitNet",
+    "attach_exits",
     "build_model",
     "cached_model",
     "check",

@@ -14,10 +14,12 @@ import torch
 
 import mexit
 from mexit import (
+    backbones,
     cascade,
     combined,
     cost_weighted_policy,
     deployment,
+    devices,
     exercises,
     freezeout,
     gates,
@@ -37,6 +39,7 @@ from mexit import (
     tier_training,
     tiers,
     timing,
+    train,
     transformer,
     zero_time_waste,
 )
@@ -1413,6 +1416,9 @@ MODULES = (
     deployment,
     speed,
     exercises,
+    backbones,
+    devices,
+    train,
     patience,
     zero_time_waste,
     policy_comparison,
@@ -1437,6 +1443,7 @@ EXEMPT = {
     "TierRunError",  # an exception class
     "free_port",  # takes no argument
     "checkers",  # exercises.checkers(): takes no argument
+    "available_devices",  # takes no argument
 }
 ELSEWHERE = {"policy_exits": 4}  # bad-input cases already in tests/test_policies.py
 
