@@ -40,7 +40,7 @@ from .inference import (
 )
 from .models import MultiExitNet, eval_mode
 from .policies import oracle_curve, threshold_for_loss
-from .speed import deploy_speedup, width_sweep
+from .speed import deploy_speedup, fastest_exit_set, width_sweep
 from .timing import median_seconds, time_ab
 
 GRID = [i / 200 for i in range(201)]
@@ -125,6 +125,83 @@ def bench_early_exit(
                     "realized_low": t.ratio_low,
                     "realized_high": t.ratio_high,
                     "realized_over_predicted": t.ratio / base["predicted_speedup"],
+                }
+            )
+    return rows
+
+
+def bench_exit_sets(
+    model: MultiExitNet,
+    data: DataBundle,
+    costs: CostProfile,
+    batch_sizes=(1, 64),
+    losses=(0.0, 0.01),
+    repeats: int = 5,
+    threads: int | None = 1,
+    clock: str = "wall",
+) -> list[dict]:
+    """Exits chosen by measured time (`mexit.speed.fastest_exit_set`): for each batch size and
+    accuracy loss, the exit subset and threshold are chosen on the validation split (timed on
+    300 of its inputs at batch 1, else 1000), then the chosen deployment is timed against the
+    deployed plain network on as many test inputs, and its accuracy read on the whole test
+    split."""
+    rows = []
+    probs_full = exit_probs(model, data.x_test)
+    full_acc = exit_accuracies(probs_full, data.y_test)[-1].item()
+    for loss in losses:
+        for bs in batch_sizes:
+            n = 300 if bs == 1 else 1000
+            ranked = fastest_exit_set(
+                model,
+                data.x_val,
+                data.y_val,
+                loss,
+                bs,
+                repeats=repeats,
+                threads=threads,
+                costs=costs,
+                clock=clock,
+                timed=n,
+            )
+            best = ranked[0]
+            row = {
+                "accuracy_loss_target": loss,
+                "batch_size": bs,
+                "exits": list(best["exits"]),
+                "threshold": best["threshold"],
+                "validation_speedup": best["measured_speedup"],
+                "all_exits_validation_speedup": next(
+                    r["measured_speedup"] for r in ranked if len(r["exits"]) == len(model.exits) - 1
+                ),
+            }
+            if not best["exits"]:  # no subset pays: deploy the plain network
+                rows.append(
+                    row
+                    | {"test_accuracy_loss": 0.0, "predicted_speedup": 1.0}
+                    | {"measured_speedup": 1.0, "measured_low": 1.0, "measured_high": 1.0}
+                )
+                continue
+            sub = model.with_exits(best["exits"])
+            sub_probs = exit_probs(sub, data.x_test)
+            acc = evaluate_policy(sub_probs, data.y_test, best["threshold"]).accuracy
+            s = deploy_speedup(
+                sub,
+                data.x_test[:n],
+                best["threshold"],
+                "entropy",
+                bs,
+                2 * repeats,
+                threads,
+                costs,
+                clock,
+            )
+            rows.append(
+                row
+                | {"test_accuracy_loss": full_acc - acc, "predicted_speedup": s.predicted}
+                | {
+                    "measured_speedup": s.measured,
+                    "measured_low": s.measured_low,
+                    "measured_high": s.measured_high,
                 }
             )
     return rows
@@ -309,6 +386,29 @@ def _md_early_exit(rows: list[dict]) -> list[str]:
     return out
 
 
+def _md_exit_sets(rows: list[dict]) -> list[str]:
+    out = [
+        "**Exits chosen by measured time** (`mexit.speed.fastest_exit_set`): every subset of "
+        "the early exits, its entropy threshold tuned for the accuracy loss and its deployment "
+        "timed on validation inputs; the fastest (the plain network included, so never slower) "
+        "is timed again on test inputs:",
+        "",
+        "| accuracy loss (target) | batch | exits kept | β | test accuracy loss "
+        "| predicted | measured on test | all exits, on validation |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        kept = ", ".join(map(str, r["exits"])) or "none (plain network)"
+        beta = "—" if r["threshold"] is None else f"{r['threshold']:.3f}"
+        out.append(
+            f"| {100 * r['accuracy_loss_target']:.1f} pt | {r['batch_size']} | {kept} | {beta} "
+            f"| {100 * r['test_accuracy_loss']:.1f} pt | {r['predicted_speedup']:.2f}× "
+            f"| {r['measured_speedup']:.2f}× ({r['measured_low']:.2f}–{r['measured_high']:.2f}) "
+            f"| {r['all_exits_validation_speedup']:.2f}× |"
+        )
+    return out
+
+
 def _md_width(rows: list[dict]) -> list[str]:
     out = [
         "**FLOPs are not seconds — until compute dominates overhead**: the reference backbone "
@@ -346,8 +446,8 @@ def _md_policies(rows: list[dict]) -> list[str]:
 
 
 def _md_policy_comparison(rows: list[dict]) -> list[str]:
-    def cell(value, fmt):
-        return "not reached" if value is None else format(value, fmt)
+    def cell(value, fmt, unit=""):
+        return "not reached" if value is None else format(value, fmt) + unit
 
     out = [
         "**Every policy of notebook 06 vs the oracle** (`mexit.policy_comparison`): thresholds "
@@ -364,7 +464,7 @@ def _md_policy_comparison(rows: list[dict]) -> list[str]:
         cost = None if r["cost_fraction"] is None else 100 * r["cost_fraction"]
         oracle = None if r["oracle_cost_fraction"] is None else 100 * r["oracle_cost_fraction"]
         out.append(
-            f"| {r['policy']} | {r['accuracy_loss_points']:.1f} pt | {cell(acc, '.1f')} % "
+            f"| {r['policy']} | {r['accuracy_loss_points']:.1f} pt | {cell(acc, '.1f', ' %')} "
             f"| {cell(cost, '.1f')} | {cell(oracle, '.1f')} | {cell(r['ratio_to_oracle'], '.2f')}"
             f" ({cell(r['test_read_ratio'], '.2f')}) |"
         )
@@ -421,6 +521,17 @@ SECTIONS: list[tuple[str, Callable[[Bench], list[dict]]]] = [
         ),
     ),
     (
+        "exit_sets",
+        lambda b: bench_exit_sets(
+            b.model,
+            b.data,
+            b.costs,
+            repeats=max(3, b.repeats // 2),
+            threads=b.threads,
+            clock=b.clock,
+        ),
+    ),
+    (
         "width_sweep",
         lambda b: bench_width(
             b.model,
@@ -438,6 +549,7 @@ SECTIONS: list[tuple[str, Callable[[Bench], list[dict]]]] = [
 FULL_SECTIONS = [("notebooks", lambda b: bench_notebooks(b.notebooks))]  # with --full only
 MARKDOWN: dict[str, Callable[[list[dict]], list[str]]] = {
     "early_exit": _md_early_exit,
+    "exit_sets": _md_exit_sets,
     "width_sweep": _md_width,
     "policies": _md_policies,
     "policy_comparison": _md_policy_comparison,

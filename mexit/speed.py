@@ -280,6 +280,75 @@ def width_sweep(
     return rows
 
 
+def fastest_exit_set(
+    model: MultiExitNet,
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    max_loss: float = 0.01,
+    batch_size: int = 1,
+    criterion: str = "entropy",
+    repeats: int = 5,
+    threads: int | None = 1,
+    costs: CostProfile | None = None,
+    clock: str = "wall",
+    timed: int | None = None,
+) -> list[dict]:
+    """Which exits to keep when seconds, not FLOPs, are the cost: for every subset S of the
+        early exits (the final exit always answers; S = () is the plain network), the loosest
+        threshold that loses at most `max_loss` of accuracy on (x, labels)
+        (`policies.threshold_for_loss`) and the deployed early exit timed against the deployed
+        plain network at `batch_size` (`deploy_speedup`) on the first `timed` inputs (all by
+    default; the threshold is tuned on all of them). Rows fastest first; the plain network
+        (speedup 1 by definition) is a row, so the first row is never slower than not exiting
+        early. Choose on validation inputs, then measure the chosen set on test inputs.
+
+        Why: an exit's head and exit test cost almost nothing in FLOPs but a few microseconds per
+        call whatever their size; at batch 1 a rarely taken exit costs more time than it saves."""
+    from itertools import combinations
+
+    from .policies import threshold_for_loss
+
+    if not isinstance(model, MultiExitNet):
+        raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
+    check_tensor(x, "x", dtype_kind="float")
+    repeats = check_int(repeats, "repeats", low=1)
+    timed = len(x) if timed is None else check_int(timed, "timed", low=1)
+    if costs is None:
+        costs = measure_costs(model, tuple(x.shape[1:]))
+    early = [e for e in model.exits if e < model.num_blocks]
+    rows = [
+        {
+            "exits": (),
+            "threshold": None,
+            "predicted_speedup": 1.0,
+            "measured_speedup": 1.0,
+            "measured_low": 1.0,
+            "measured_high": 1.0,
+            "exit_counts": [min(timed, len(x))],
+        }
+    ]
+    for k in range(1, len(early) + 1):
+        for subset in combinations(early, k):
+            sub = model.with_exits(list(subset))
+            probs = exit_probs(sub, x)
+            threshold = threshold_for_loss(probs, labels, max_loss, criterion)
+            s = deploy_speedup(
+                sub, x[:timed], threshold, criterion, batch_size, repeats, threads, costs, clock
+            )
+            rows.append(
+                {
+                    "exits": subset,
+                    "threshold": threshold,
+                    "predicted_speedup": s.predicted,
+                    "measured_speedup": s.measured,
+                    "measured_low": s.measured_low,
+                    "measured_high": s.measured_high,
+                    "exit_counts": list(s.exit_counts),
+                }
+            )
+    return sorted(rows, key=lambda r: -r["measured_speedup"])
+
+
 def crossover(rows: list[dict], batch_size: int = 1, target: float = 1.0):
     """The smallest FLOPs per input (kFLOPs) of a `width_sweep` row at `batch_size` from which
     every larger backbone's interquartile range lies above `target`× (None if none does)."""
@@ -303,6 +372,7 @@ __all__ = [
     "DeploySpeedup",
     "crossover",
     "deploy_speedup",
+    "fastest_exit_set",
     "thresholds_for_shares",
     "where_time_goes",
     "width_sweep",

@@ -74,3 +74,17 @@ CASES = [
     (speed.crossover, dict(rows=[], batch_size=0), ValueError, "^batch_size must"),
     (speed.crossover, dict(rows=[], target=-1.0), ValueError, "^target must"),
 ]
+
+Y = torch.tensor([0, 1, 2, 3, 4, 5])
+CASES += [
+    (speed.fastest_exit_set, dict(model="net", x=X, labels=Y), TypeError, "^model must"),
+    (speed.fastest_exit_set, dict(model=MODEL, x=X.long(), labels=Y), TypeError, "^x must"),
+    (speed.fastest_exit_set, dict(model=MODEL, x=X, labels=Y, timed=0), ValueError, "^timed must"),
+    (
+        speed.fastest_exit_set,
+        dict(model=MODEL, x=X, labels=Y, max_loss=1.5),
+        ValueError,
+        "^max_loss must",
+    ),
+    (speed.fastest_exit_set, dict(model=MODEL, x=X, labels=Y[:3]), ValueError, "labels"),
+]

@@ -115,6 +115,34 @@ RESULTS = {
             realized_over_predicted=0.29,
         )
     ],
+    "exit_sets": [
+        dict(
+            accuracy_loss_target=0.01,
+            batch_size=1,
+            exits=[3],
+            threshold=0.56,
+            validation_speedup=1.25,
+            all_exits_validation_speedup=0.93,
+            test_accuracy_loss=0.0102,
+            predicted_speedup=1.99,
+            measured_speedup=1.22,
+            measured_low=1.19,
+            measured_high=1.24,
+        ),
+        dict(
+            accuracy_loss_target=0.0,
+            batch_size=64,
+            exits=[],
+            threshold=None,
+            validation_speedup=1.0,
+            all_exits_validation_speedup=0.8,
+            test_accuracy_loss=0.0,
+            predicted_speedup=1.0,
+            measured_speedup=1.0,
+            measured_low=1.0,
+            measured_high=1.0,
+        ),
+    ],
     "width_sweep": [
         dict(
             multiplier=4,
@@ -139,6 +167,26 @@ RESULTS = {
             ratio_to_oracle=3.18,
         )
     ],
+    "policy_comparison": [
+        dict(
+            policy="zero_time_waste",
+            accuracy_loss_points=1.0,
+            test_accuracy=0.951,
+            cost_fraction=0.391,
+            oracle_cost_fraction=0.153,
+            ratio_to_oracle=2.55,
+            test_read_ratio=2.65,
+        ),
+        dict(
+            policy="cost_weighted",
+            accuracy_loss_points=0.0,
+            test_accuracy=None,
+            cost_fraction=None,
+            oracle_cost_fraction=None,
+            ratio_to_oracle=None,
+            test_read_ratio=3.1,
+        ),
+    ],
     "widgets": [dict(widget="ThresholdExplorer", compute_ms=1.04)],
     "notebooks": [
         dict(notebook="00_index.ipynb", seconds=8.23, peak_rss_mb=880.4),
@@ -158,6 +206,13 @@ def test_markdown_renders_every_row_of_the_results(tmp_path, capsys):
         "| 0.29 |" in text
     )
     assert "| 4 | 6907 | 1 | 2.37× | 2.20× (1.93–2.29) | 0.93 |" in text
+    assert "| 1.0 pt | 1 | 3 | 0.560 | 1.0 pt | 1.99× | 1.22× (1.19–1.24) | 0.93× |" in text
+    assert "| 0.0 pt | 64 | none (plain network) | — | 0.0 pt | 1.00× | 1.00× (1.00–1.00)" in text
+    assert "| zero_time_waste | 1.0 pt | 95.1 % | 39.1 | 15.3 | 2.55 (2.65) |" in text
+    assert (
+        "| cost_weighted | 0.0 pt | not reached | not reached | not reached | not reached (3.10) |"
+        in text
+    )
     assert "| entropy | 231.1 | 72.6 | 3.18 |" in text
     assert "ThresholdExplorer 1.0 ms" in text
     assert "| 00_index.ipynb | 8.2 | 880 |" in text and "error: boom" in text

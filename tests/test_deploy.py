@@ -331,3 +331,30 @@ def test_where_time_goes_lists_the_ops_that_ran():
     assert 0 < sum(r["share"] for r in rows) <= 1 + 1e-9
     every = {r["op"]: r["calls"] for r in speed.where_time_goes(lambda: a @ a, rows=50)}
     assert every.get("aten::mm") == 1 and "aten::sum" not in every
+
+
+def test_fastest_exit_set_tries_every_subset_within_the_loss(make_cnn):
+    """Every subset of the early exits (and the plain network) is a row; each row's threshold
+    keeps the accuracy within max_loss of the final exit's on (x, labels), checked here with
+    `evaluate_policy` on that subset's outputs; the exits counted are those `simulate_exits`
+    gives on the timed inputs; rows come fastest first."""
+    model = make_cnn(scale=6.0)
+    x = _inputs((1, 16), 30, torch.float32)
+    labels = mexit.exit_probs(model, x)[-1].argmax(-1)  # the final exit is right everywhere
+    labels[:5] = (labels[:5] + 1) % 10  # ... but for five inputs
+    rows = speed.fastest_exit_set(model, x, labels, 0.1, 4, repeats=1, timed=20)
+    assert sorted(r["exits"] for r in rows) == sorted(
+        [(), (1,), (2,), (3,), (1, 2), (1, 3), (2, 3), (1, 2, 3)]
+    )
+    speeds = [r["measured_speedup"] for r in rows]
+    assert speeds == sorted(speeds, reverse=True)
+    full = (mexit.exit_probs(model, x)[-1].argmax(-1) == labels).float().mean().item()
+    for r in rows:
+        if not r["exits"]:
+            assert r["threshold"] is None and r["exit_counts"] == [20]
+            continue
+        sub = model.with_exits(list(r["exits"]))
+        probs = mexit.exit_probs(sub, x)
+        assert mexit.evaluate_policy(probs, labels, r["threshold"]).accuracy >= full - 0.1 - 1e-9
+        exits = mexit.simulate_exits(probs[:, :20], r["threshold"])
+        assert r["exit_counts"] == torch.bincount(exits, minlength=len(r["exits"]) + 1).tolist()
