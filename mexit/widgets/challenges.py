@@ -92,6 +92,7 @@ class BackboneExplorer(Explorer):
     def build_view(self):
         first = next(iter(self.runs.values()))
         view = self.tradeoff_view(first[3])
+        view.animate(view.axes[0].title)
         self._backbone_shown = None
         return view
 
@@ -100,6 +101,5 @@ class BackboneExplorer(Explorer):
             if tuple(result["exits"]) != self.histogram.exits:
                 self.histogram.set_exits(result["exits"])
             self.histogram.ax.set_title(f"where the inputs leave ({result['backbone']})")
-            self.view.invalidate()
             self._backbone_shown = result["backbone"]
         self.draw_tradeoff(result, result["exit_counts"])

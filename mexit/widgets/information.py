@@ -137,6 +137,7 @@ class InformationExplorer(Explorer):
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3, fontsize=7, frameon=False)
         view.resize(12.5, 3.7)
         view.fig.subplots_adjust(bottom=0.36)
+        view.animate(*self._runs.values())
         self._beta_shown = None
         return view
 
@@ -145,7 +146,6 @@ class InformationExplorer(Explorer):
             for b, line in self._runs.items():
                 line.set_alpha(1.0 if b == result["beta"] else 0.25)
             self._beta_shown = result["beta"]
-            self.view.invalidate()
         xs, ys = zip(*result["plane"])
         self._placed.set_data(xs, ys)
         counts, on = self.spread(self.exits, result["exits"], result["exit_counts"])

@@ -142,6 +142,7 @@ class FeedbackExplorer(Explorer):
         )
         view.resize(12.5, 3.8)
         view.fig.subplots_adjust(bottom=0.4)
+        view.animate(*self._alone, ax.title)
         self._shown = None
         return view
 
@@ -154,5 +155,4 @@ class FeedbackExplorer(Explorer):
                 bar.set_color("tab:blue" if o else "lightgray")
             self.view.axes[1].set_title(f"each exit alone (bars: {result['mode']})", fontsize=9)
             self._shown = state
-            self.view.invalidate()
         self.draw_tradeoff(result, counts, on)

@@ -104,6 +104,7 @@ class PlacementExplorer(Explorer):
         ax.set_xticks(x, [f"exit {e}" for e in self.exits])
         ax.set(ylim=(0, 100), ylabel="test accuracy (%)", title="each exit alone")
         ax.title.set_fontsize(10)
+        view.animate(*self._alone)  # recoloured by the toggles: blitted
         self._alone_on = None
         return view
 
@@ -113,5 +114,4 @@ class PlacementExplorer(Explorer):
             for bar, o in zip(self._alone, on):
                 bar.set_color("tab:blue" if o else "lightgray")
             self._alone_on = on
-            self.view.invalidate()
         self.draw_tradeoff(result, counts, on)

@@ -29,7 +29,7 @@ from PIL import Image
 
 from .._checks import check_float, check_int
 
-PLAIN_LABEL = "plain network = 100 %\n(more: early heads' extra FLOPs)"
+PLAIN_LABEL = "plain network (100 %)"
 
 
 class LiveFigure:
@@ -164,7 +164,8 @@ class Plane:
         )
         self.extra: dict = {}
         self._xlim, self._ylim = (0.0, 105.0), None
-        live.animate(self.point)
+        # curves are animated too: a new curve (criterion, placement) is a blit, not a redraw
+        live.animate(self.family, self.oracle, self.point)
         self._legend()
 
     def _legend(self) -> None:
@@ -183,6 +184,7 @@ class Plane:
         """A second curve (e.g. a reference policy), set with `set_curves(**{name: ...})`."""
         (artist,) = self.ax.plot([], [], label=label, **style)
         self.extra[name] = artist
+        self.live.animate(artist)
         self._legend()
         return artist
 
@@ -210,7 +212,8 @@ class Plane:
 
     def set_curves(self, family=None, oracle=None, family_label: str | None = None, **extra):
         """New curves (a `mexit.policies.Curve` or (cost fractions, accuracies)); None hides
-        one. `extra`: curves added by `add_curve`, by name. Triggers one full redraw."""
+        one. `extra`: curves added by `add_curve`, by name. A full redraw only if the limits
+        grow or the legend changes."""
         for artist, curve, name in [
             (self.family, family, "family"),
             (self.oracle, oracle, "oracle"),
@@ -227,7 +230,7 @@ class Plane:
         if family_label is not None and family_label != self.family.get_label():
             self.family.set_label(family_label)
             self._legend()
-        self.live.invalidate()
+            self.live.invalidate()
 
     def move(self, cost_fraction: float, accuracy: float, name: str | None = None) -> None:
         """Put the operating point (or the extra point `name`) at this cost and accuracy."""

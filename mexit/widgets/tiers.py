@@ -175,7 +175,14 @@ class TierExplorer(Explorer):
         x = np.arange(len(self.exits))
         self._latency_bars = list(ax.bar(x, np.zeros(len(x)), color="tab:gray"))
         ax.set_xticks(x, [f"exit {e}" for e in self.exits])
-        ax.set(ylabel="ms if answered here", title="latency of an input leaving at each exit")
+        ax.set(ylabel="ms if answered here (log)", title="latency of an input leaving at each exit")
+        # fixed log limits covering the sliders' extremes: moving them never rescales
+        lo = self.compute(bandwidth=10**self.bandwidth.max, latency=self.latency.min)
+        hi = self.compute(bandwidth=10**self.bandwidth.min, latency=self.latency.max)
+        ms = [v for r in (lo, hi) for v in r["latency_per_exit_ms"] if v > 0]
+        ax.set_yscale("log")
+        ax.set_ylim(0.5 * min(ms), 2 * max(ms))
+        view.animate(*self._latency_bars)
         ax.title.set_fontsize(9)
         n = self.system.num_tiers
         key = [
@@ -199,13 +206,10 @@ class TierExplorer(Explorer):
     def draw(self, result: dict) -> None:
         colors = self._colors(result["placement"])
         link = (result["bandwidth"], result["latency"], tuple(result["placement"]))
-        if link != self._link:  # the latency panel changes: full redraw
-            ax = self.view.axes[1]
+        if link != self._link:  # the latency panel changes (its bars are blitted)
             for bar, v, c in zip(self._latency_bars, result["latency_per_exit_ms"], colors):
                 bar.set_height(v)
                 bar.set_color(c)
-            ax.set_ylim(0, 1.1 * max(max(result["latency_per_exit_ms"]), 1e-3))
             self._link = link
-            self.view.invalidate()
         self.histogram.update(result["exit_counts"], colors=colors)
         self.draw_tradeoff(result, result["exit_counts"])

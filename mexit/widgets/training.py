@@ -104,6 +104,7 @@ class SchemeExplorer(Explorer):
     def build_view(self):
         view = self.tradeoff_view(self.exits, extra=1)
         self._alone = _alone_panel(view.axes[1], self.exits, [0.0] * len(self.exits))
+        view.animate(*self._alone, view.axes[1].title)
         self._shown = None
         return view
 
@@ -116,7 +117,6 @@ class SchemeExplorer(Explorer):
                 bar.set_color("tab:blue" if o else "lightgray")
             self.view.axes[1].set_title(f"each exit alone ({result['scheme']})")
             self._shown = state
-            self.view.invalidate()
         self.draw_tradeoff(result, counts, on)
 
 
@@ -223,6 +223,7 @@ class StagesExplorer(Explorer):
         ax.set_yticks([0, 25, 50, 75, 100])
         ax.title.set_fontsize(10)
         ax.legend(loc="upper center", ncol=2, fontsize=7.5, frameon=False)  # above the bars
+        view.animate(*self._alone)
         self._shown = None
         return view
 
@@ -233,7 +234,6 @@ class StagesExplorer(Explorer):
             for bar, o in zip(self._alone, on):
                 bar.set_color("tab:blue" if o else "lightgray")
             self._shown = on
-            self.view.invalidate()
         self.draw_tradeoff(result, counts, on)
         if "reference" in result:
             ref = result["reference"]
@@ -349,6 +349,7 @@ class HeadKindExplorer(Explorer):
     def build_view(self):
         view = self.tradeoff_view(self.exits, extra=1)
         self._alone = _alone_panel(view.axes[1], self.exits, [0.0] * len(self.exits))
+        view.animate(*self._alone)
         self._shown = None
         return view
 
@@ -361,7 +362,6 @@ class HeadKindExplorer(Explorer):
                 bar.set_height(100 * acc.get(e, 0.0))
                 bar.set_color("tab:blue" if o else "lightgray")
             self._shown = state
-            self.view.invalidate()
         self.draw_tradeoff(result, counts, on)
 
     def summary(self, result: dict) -> str:
