@@ -173,7 +173,7 @@ class TierExplorer(Explorer):
         view = self.tradeoff_view(self.exits, extra=1, title="accuracy vs cost in FLOPs")
         ax = view.axes[1]
         x = np.arange(len(self.exits))
-        self._latency_bars = list(ax.bar(x, np.zeros(len(x)), color="tab:gray"))
+        self._latency_bars = list(ax.bar(x, np.ones(len(x)), color="tab:gray"))
         ax.set_xticks(x, [f"exit {e}" for e in self.exits])
         ax.set(ylabel="ms if answered here (log)", title="latency of an input leaving at each exit")
         # fixed log limits covering the sliders' extremes: moving them never rescales
