@@ -17,7 +17,7 @@ import torch
 from IPython.display import display
 
 from ..policies import accuracy_cost_curve, oracle_curve
-from .plane import ExitHistogram, LiveFigure, Plane
+from .plane import ExitHistogram, LiveFigure, Plane, style
 
 CRITERION_OPTIONS = [
     ("entropy ≤ β (eq. 11)", "entropy"),
@@ -128,7 +128,8 @@ class Explorer:
             raise NotImplementedError
         saved = dict(self.__dict__)
         try:
-            view = self.view = self.build_view()
+            with style():
+                view = self.view = self.build_view()
             self.draw(result)
             view.render()
         finally:
@@ -207,7 +208,8 @@ class Explorer:
             display(box)
             return box
         if self.view is None:
-            self.view = self.build_view()
+            with style():
+                self.view = self.build_view()
             self.text = widgets.HTML()
             self.text.add_class("mexit-summary")
             for c in self.controls.values():

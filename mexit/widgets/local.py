@@ -133,7 +133,8 @@ class FeedbackExplorer(Explorer):
             ls="--",
             label="chance",
         )
-        ax.set_xticks(x, [f"exit {e}" for e in self.exits])
+        ax.set_xticks(x, [str(e) for e in self.exits])
+        ax.set_xlabel("exit (block)")
         ax.set(ylim=(0, 100), ylabel="test accuracy (%)", title="each exit alone")
         ax.title.set_fontsize(10)
         # the key sits under the figure, never over the bars

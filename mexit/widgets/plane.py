@@ -20,8 +20,10 @@ import io
 import math
 import time
 from collections.abc import Sequence
+from contextlib import contextmanager
 
 import ipywidgets as widgets
+import matplotlib as mpl
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -30,6 +32,15 @@ from PIL import Image
 from .._checks import check_float, check_int
 
 PLAIN_LABEL = "plain network (100 %)"
+# the live figures look the same whatever style a notebook set for its own figures
+STYLE = {"font.size": 8.5, "axes.titlesize": 9.5, "axes.labelsize": 8.5, "legend.fontsize": 7.5}
+
+
+@contextmanager
+def style():
+    """Matplotlib's default style with the explorers' font sizes (around building a view)."""
+    with mpl.style.context("default"), mpl.rc_context(STYLE):
+        yield
 
 
 class LiveFigure:
@@ -49,9 +60,10 @@ class LiveFigure:
             raise ValueError(f"figsize must be (width, height) in inches > 0, got {figsize!r}")
         if width_ratios is not None and len(width_ratios) != ncols:
             raise ValueError(f"width_ratios must give {ncols} widths, got {width_ratios!r}")
-        self.fig = Figure(figsize=tuple(figsize), dpi=dpi)
-        self.canvas = FigureCanvasAgg(self.fig)
-        axes = self.fig.subplots(1, ncols, width_ratios=width_ratios)
+        with style():
+            self.fig = Figure(figsize=tuple(figsize), dpi=dpi)
+            self.canvas = FigureCanvasAgg(self.fig)
+            axes = self.fig.subplots(1, ncols, width_ratios=width_ratios)
         self.axes = list(np.atleast_1d(axes))
         width, height = self.canvas.get_width_height()
         self.image = widgets.Image(
@@ -271,7 +283,8 @@ class ExitHistogram:
     def _make_bars(self) -> None:
         x = np.arange(len(self.exits))
         self.bars = list(self.ax.bar(x, np.zeros(len(x)), color=self.colors, width=0.7))
-        self.ax.set_xticks(x, [f"exit {e}" for e in self.exits])
+        self.ax.set_xticks(x, [str(e) for e in self.exits])
+        self.ax.set_xlabel("exit (block)")
         self.ax.set_xlim(-0.6, len(x) - 0.4)
         self.live.animate(*self.bars)
 

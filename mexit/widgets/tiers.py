@@ -174,7 +174,8 @@ class TierExplorer(Explorer):
         ax = view.axes[1]
         x = np.arange(len(self.exits))
         self._latency_bars = list(ax.bar(x, np.ones(len(x)), color="tab:gray"))
-        ax.set_xticks(x, [f"exit {e}" for e in self.exits])
+        ax.set_xticks(x, [str(e) for e in self.exits])
+        ax.set_xlabel("exit (block)")
         ax.set(ylabel="ms if answered here (log)", title="latency of an input leaving at each exit")
         # fixed log limits covering the sliders' extremes: moving them never rescales
         lo = self.compute(bandwidth=10**self.bandwidth.max, latency=self.latency.min)

@@ -27,7 +27,8 @@ def _alone_panel(ax, exits, accuracy, title="each exit alone"):
     """Bars of each exit's accuracy alone on `ax`; returns the bars (recoloured on toggles)."""
     x = np.arange(len(exits))
     bars = ax.bar(x, [100 * a for a in accuracy], color="tab:blue")
-    ax.set_xticks(x, [f"exit {e}" for e in exits])
+    ax.set_xticks(x, [str(e) for e in exits])
+    ax.set_xlabel("exit (block)")
     ax.set(ylim=(0, 100), ylabel="test accuracy (%)", title=title)
     ax.title.set_fontsize(10)
     return list(bars)
@@ -218,7 +219,8 @@ class StagesExplorer(Explorer):
             self.plane.add_point(
                 "joint", "joint twin, same exits and β", marker="s", color="tab:orange", ms=7
             )
-        ax.set_xticks(x, [f"exit {e}" for e in range(1, L + 1)])
+        ax.set_xticks(x, [str(e) for e in range(1, L + 1)])
+        ax.set_xlabel("exit (block)")
         ax.set(ylim=(0, 128), ylabel="test accuracy (%)", title="each exit alone")
         ax.set_yticks([0, 25, 50, 75, 100])
         ax.title.set_fontsize(10)
