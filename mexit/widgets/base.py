@@ -17,7 +17,7 @@ import torch
 from IPython.display import display
 
 from ..policies import accuracy_cost_curve, oracle_curve
-from .plane import ExitHistogram, LiveFigure, Plane, style
+from .plane import ExitHistogram, LiveFigure, Plane, _style
 
 CRITERION_OPTIONS = [
     ("entropy ≤ β (eq. 11)", "entropy"),
@@ -128,7 +128,7 @@ class Explorer:
             raise NotImplementedError
         saved = dict(self.__dict__)
         try:
-            with style():
+            with _style():
                 view = self.view = self.build_view()
             self.draw(result)
             view.render()
@@ -208,7 +208,7 @@ class Explorer:
             display(box)
             return box
         if self.view is None:
-            with style():
+            with _style():
                 self.view = self.build_view()
             self.text = widgets.HTML()
             self.text.add_class("mexit-summary")

@@ -37,7 +37,7 @@ STYLE = {"font.size": 8.5, "axes.titlesize": 9.5, "axes.labelsize": 8.5, "legend
 
 
 @contextmanager
-def style():
+def _style():
     """Matplotlib's default style with the explorers' font sizes (around building a view)."""
     with mpl.style.context("default"), mpl.rc_context(STYLE):
         yield
@@ -60,7 +60,7 @@ class LiveFigure:
             raise ValueError(f"figsize must be (width, height) in inches > 0, got {figsize!r}")
         if width_ratios is not None and len(width_ratios) != ncols:
             raise ValueError(f"width_ratios must give {ncols} widths, got {width_ratios!r}")
-        with style():
+        with _style():
             self.fig = Figure(figsize=tuple(figsize), dpi=dpi)
             self.canvas = FigureCanvasAgg(self.fig)
             axes = self.fig.subplots(1, ncols, width_ratios=width_ratios)
@@ -160,6 +160,9 @@ class Plane:
             raise TypeError(f"live must be a LiveFigure, got {type(live).__name__}")
         if ax not in live.axes:
             raise ValueError("ax must be one of live.axes")
+        for name, value in (("family_label", family_label), ("point_label", point_label)):
+            if not isinstance(value, str):
+                raise TypeError(f"{name} must be a string, got {type(value).__name__}")
         self.ax, self.live = ax, live
         ax.set(
             xlabel="mean cost (% of the plain network)",
@@ -267,6 +270,8 @@ class ExitHistogram:
     ):
         if not isinstance(live, LiveFigure):
             raise TypeError(f"live must be a LiveFigure, got {type(live).__name__}")
+        if ax not in live.axes:
+            raise ValueError("ax must be one of live.axes")
         self.exits = tuple(exits)
         if not self.exits:
             raise ValueError("exits must name at least one exit")
