@@ -260,7 +260,7 @@ class Explorer:
         self.histogram = ExitHistogram(view.axes[0], view, exits)
         self.plane = Plane(view.axes[-1], view, **({} if title is None else {"title": title}))
         self._family_key = None
-        right = {2: 0.8, 3: 0.84, 4: 0.86}.get(ncols, 0.86)
+        right = {2: 0.79, 3: 0.81, 4: 0.84}.get(ncols, 0.84)
         view.fig.subplots_adjust(left=0.06, right=right, bottom=0.17, top=0.9, wspace=0.32)
         return view
 

@@ -100,6 +100,8 @@ class BackboneExplorer(Explorer):
         if result["backbone"] != self._backbone_shown:
             if tuple(result["exits"]) != self.histogram.exits:
                 self.histogram.set_exits(result["exits"])
-            self.histogram.ax.set_title(f"where the inputs leave ({result['backbone']})")
+            self.histogram.ax.set_title(
+                f"where the inputs leave ({result['backbone']})", fontsize=9.5
+            )
             self._backbone_shown = result["backbone"]
         self.draw_tradeoff(result, result["exit_counts"])

@@ -100,7 +100,7 @@ class SchemeExplorer(Explorer):
 
     def family(self, result: dict):
         key, *rest, label = self.by_scheme[result["scheme"]].family(result)
-        return ((result["scheme"], key), *rest, f"{result['scheme']}, {label}")
+        return ((result["scheme"], key), *rest, f"this scheme, {label}")
 
     def build_view(self):
         view = self.tradeoff_view(self.exits, extra=1)
@@ -116,7 +116,7 @@ class SchemeExplorer(Explorer):
             for bar, a, o in zip(self._alone, result["accuracy_per_exit"], on):
                 bar.set_height(100 * a)
                 bar.set_color("tab:blue" if o else "lightgray")
-            self.view.axes[1].set_title(f"each exit alone ({result['scheme']})")
+            self.view.axes[1].set_title(f"each exit alone ({result['scheme']})", fontsize=9.5)
             self._shown = state
         self.draw_tradeoff(result, counts, on)
 
