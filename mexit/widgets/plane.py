@@ -171,7 +171,7 @@ class Plane:
         )
         ax.title.set_fontsize(10)
         ax.grid(alpha=0.3, lw=0.5)
-        self.plain = ax.axvline(100, color="gray", lw=1, ls=":", label=PLAIN_LABEL)
+        self.plain = ax.axvline(100, color="0.55", lw=1, ls="-.", label=PLAIN_LABEL)
         (self.family,) = ax.plot([], [], "-", color="tab:blue", lw=1.5, label=family_label)
         (self.oracle,) = ax.plot([], [], "--", color="black", lw=1, label="oracle (least cost)")
         (self.point,) = ax.plot(
@@ -189,7 +189,7 @@ class Plane:
 
     def add_point(self, name: str, label: str, **style):
         """A second moving marker (e.g. another policy at the same controls)."""
-        (artist,) = self.ax.plot([], [], label=label, zorder=5, **style)
+        (artist,) = self.ax.plot([], [], label=label, zorder=5, **({"ls": "none"} | style))
         self.extra[name] = artist
         self.live.animate(artist)
         self._legend()
