@@ -86,7 +86,7 @@ class BackboneExplorer(Explorer):
             costs.Gamma(exits),
             costs.full,
             self.criterion,
-            "this backbone, threshold swept",
+            "threshold swept",
         )
 
     def build_view(self):

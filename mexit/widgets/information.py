@@ -116,7 +116,7 @@ class InformationExplorer(Explorer):
             costs.Gamma(exits),
             costs.full,
             "entropy",
-            "this run, these exits, β swept",
+            "these exits, β swept",
         )
 
     def build_view(self):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 import numpy as np
 from matplotlib.patches import Patch
+from matplotlib.ticker import NullFormatter
 
 from .._checks import check_labels, check_probs
 from ..cost import CostProfile
@@ -177,12 +178,26 @@ class TierExplorer(Explorer):
         ax.set_xticks(x, [str(e) for e in self.exits])
         ax.set_xlabel("exit (block)")
         ax.set(ylabel="ms if answered here (log)", title="latency of an input leaving at each exit")
-        # fixed log limits covering the sliders' extremes: moving them never rescales
-        lo = self.compute(bandwidth=10**self.bandwidth.max, latency=self.latency.min)
-        hi = self.compute(bandwidth=10**self.bandwidth.min, latency=self.latency.max)
-        ms = [v for r in (lo, hi) for v in r["latency_per_exit_ms"] if v > 0]
+        # fixed log limits covering the sliders' extremes and every placement: never rescales
+        ms = []
+        for bandwidth, latency in (
+            (10**self.bandwidth.max, self.latency.min),
+            (10**self.bandwidth.min, self.latency.max),
+        ):
+            for r in evaluate_placements(
+                self.probs,
+                self.labels,
+                0.5,
+                self.costs,
+                self.exits,
+                self.h_bytes,
+                self.system_at(bandwidth, latency),
+                self.placements,
+            ):
+                ms += [1e3 * v for v in r.latency_per_exit if v > 0]
         ax.set_yscale("log")
         ax.set_ylim(0.5 * min(ms), 2 * max(ms))
+        ax.yaxis.set_minor_formatter(NullFormatter())
         view.animate(*self._latency_bars)
         ax.title.set_fontsize(9)
         n = self.system.num_tiers

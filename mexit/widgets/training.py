@@ -100,7 +100,7 @@ class SchemeExplorer(Explorer):
 
     def family(self, result: dict):
         key, *rest, label = self.by_scheme[result["scheme"]].family(result)
-        return ((result["scheme"], key), *rest, f"this scheme, {label}")
+        return ((result["scheme"], key), *rest, label)
 
     def build_view(self):
         view = self.tradeoff_view(self.exits, extra=1)
@@ -201,7 +201,7 @@ class StagesExplorer(Explorer):
             Gamma,
             self.costs.full,
             "entropy",
-            "layer-wise, these exits, β swept",
+            "layer-wise, β swept",
         )
 
     def build_view(self):
