@@ -54,7 +54,7 @@ class InformationExplorer(Explorer):
         }
         self.beta = widgets.Dropdown(
             options=[(f"{b:g}", b) for b in self.betas],
-            description="trained with IB weight β_IB",
+            description="trained with IB weight β(IB), eq. 15",
             style={"description_width": "initial"},
             layout=widgets.Layout(width="auto"),
         )
@@ -101,7 +101,7 @@ class InformationExplorer(Explorer):
             for e, p, a in zip(result["exits"], result["plane"], result["exit_accuracy"])
         )
         return (
-            f"β_IB = {result['beta']:g}; {THRESHOLD_LABELS['entropy']} = "
+            f"β(IB) = {result['beta']:g}; {THRESHOLD_LABELS['entropy']} = "
             f"{result['threshold']:.2f}\n" + super().summary(result) + "\n" + parts
         )
 
@@ -125,12 +125,12 @@ class InformationExplorer(Explorer):
         self._runs = {}
         for b in self.betas:
             xs, ys = zip(*self.planes[b])
-            (self._runs[b],) = ax.plot(xs, ys, "o-", ms=3, lw=1, label=f"β_IB = {b:g}")
+            (self._runs[b],) = ax.plot(xs, ys, "o-", ms=3, lw=1, label=rf"$\beta_{{IB}}$ = {b:g}")
         (self._placed,) = ax.plot([], [], "r*", ms=12, label="exits kept (this run)")
         view.animate(self._placed)
         ax.set(
-            xlabel="I(X; T) (bits, upper bound)",
-            ylabel="I(T; Y) (bits, estimate)",
+            xlabel=r"$I(X; T)$ (bits, upper bound)",
+            ylabel=r"$I(T; Y)$ (bits, estimate)",
             title="information plane, one point per layer",
         )
         ax.title.set_fontsize(9)
