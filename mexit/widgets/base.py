@@ -202,11 +202,15 @@ class Explorer:
 
     def show(self) -> widgets.Widget:
         """Display the controls, the live figure and the numbers in the notebook."""
+        box = self.widget()
+        display(box)
+        return box
+
+    def widget(self) -> widgets.Widget:
+        """The explorer's box (controls, live figure, numbers), drawn once, not displayed."""
         if not self.live:  # no live view: re-plot into an Output on every change
             out = widgets.interactive_output(self._render, self.controls)
-            box = widgets.VBox([self.layout(), out])
-            display(box)
-            return box
+            return widgets.VBox([self.layout(), out])
         if self.view is None:
             with _style():
                 self.view = self.build_view()
@@ -220,7 +224,6 @@ class Explorer:
         )
         box = widgets.VBox([self.layout(), self.view.image, self.text, caption])
         box.add_class("mexit-explorer")
-        display(box)
         return box
 
     # -- the main trade-off view: exit histogram beside the accuracy-cost plane ----------
