@@ -264,3 +264,35 @@ def test_plane_limits_only_grow_and_legend_sits_outside():
     hist = ExitHistogram(live.axes[0], live, (1, 2, 3))
     hist.update([5, 0, 15], on=[True, False, True])
     assert [b.get_height() for b in hist.bars] == pytest.approx([25.0, 0.0, 75.0])
+
+
+def test_placement_controls_of_every_chapter_match_evaluate_policy(data):
+    """The placement control of each explorer (exit toggles, stages, heads, backbone) acts
+    as an independent evaluate_policy on the exits kept says."""
+    (p0, p1, p2), labels, gates = data
+    feedback = FeedbackExplorer({"backprop": p0, "local": p1}, labels, COSTS, EXITS)
+    r = feedback.compute(mode="local", threshold=0.45, exit_1=False, exit_3=False)
+    want = evaluate_policy(
+        p1[[1, 3]], labels, 0.45, Gamma=COSTS.Gamma((2, 4)), full_cost=COSTS.full
+    )
+    assert r["exits"] == (2, 4) and r["exit_counts"] == want.exit_counts
+    assert r["accuracy"] == pytest.approx(want.accuracy)
+    assert r["mean_flops"] == pytest.approx(want.mean_flops)
+
+    backbone = BackboneExplorer(
+        {"cnn": (p0, labels, COSTS, EXITS), "small": (p2[[1, 3]], labels, COSTS, (2, 4))}
+    )
+    backbone.widget()
+    backbone.backbone.value = "small"
+    assert backbone.histogram.exits == (2, 4) and len(backbone.histogram.bars) == 2
+    r = backbone.result()
+    want = evaluate_policy(p2[[1, 3]], labels, 0.5, Gamma=COSTS.Gamma((2, 4)), full_cost=COSTS.full)
+    assert r["exit_counts"] == want.exit_counts
+    assert shown_text(backbone) == backbone.summary(r)
+
+    stages = StagesExplorer(p0, labels, COSTS)
+    r = stages.compute(stages=3, threshold=0.3, exit_2=False)
+    Gamma = mexit.cost.cumulative_costs(COSTS.gamma_f[:3], COSTS.gamma_c, (1, 3))
+    want = evaluate_policy(p0[[0, 2]], labels, 0.3, Gamma=Gamma, full_cost=COSTS.full)
+    assert r["exits"] == (1, 3) and r["exit_counts"] == want.exit_counts
+    assert r["mean_flops"] == pytest.approx(want.mean_flops)
