@@ -1,10 +1,14 @@
-"""Benchmarks: `python -m mexit.bench [--full] [--json PATH]`. Measures and prints; asserts nothing.
+"""Benchmarks: `python -m mexit.bench [--full] [--json PATH] [--only SECTION ...]`, and
+`python -m mexit.bench --markdown PATH` to render README's tables from a JSON. Measures and
+prints; asserts nothing. Timings are interleaved A/B pairs on pinned threads (`--threads`,
+default 1; `mexit.timing.time_ab`).
 
-1. Real early exit vs the full backbone (wall clock, medians over repeats, warm-up first),
-   beside the speedup the FLOPs predict.
-2. Each exit policy's cost at the full model's accuracy, divided by the oracle's.
-3. Widget latency: median `compute()` time.
-4. (--full) every notebook run through papermill: wall time and peak RSS.
+1. early_exit: early exit vs the plain network at batch 1, 64 and 1000 — the deployment form
+   (`mexit.deploy`) and the readable `early_exit_predict` — beside the speedup the FLOPs predict.
+2. width_sweep: the same, deployed, on the backbone made 1, 2, 4, 8 times wider.
+3. policies: each exit policy's cost at the full model's accuracy, divided by the oracle's.
+4. widgets: median `compute()` time of every explorer.
+5. (--full) notebooks: every notebook run through papermill, wall time and peak RSS.
 """
 
 from __future__ import annotations
@@ -16,74 +20,128 @@ import platform
 import resource
 import subprocess
 import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from .checkpoints import pretrained
 from .cost import CostProfile, measure_costs
-from .data import load_mnist1d
+from .data import DataBundle, load_mnist1d
 from .inference import (
     CRITERIA,
     early_exit_predict,
     evaluate_policy,
     exit_accuracies,
     exit_probs,
+    simulate_exits,
 )
-from .models import MultiExitNet
+from .models import MultiExitNet, eval_mode
 from .policies import oracle_curve, threshold_for_loss
+from .speed import deploy_speedup, width_sweep
 from .timing import median_seconds, time_ab
 
 GRID = [i / 200 for i in range(201)]
 
 
+BATCH_SIZES = (1, 64, 1000)
+LOSSES = (0.0, 0.005, 0.01)
+WIDTHS = (1, 2, 4, 8)
+
+
 def bench_early_exit(
-    model: MultiExitNet, costs: CostProfile, x, labels, batch_sizes, losses, repeats: int
+    model: MultiExitNet,
+    costs: CostProfile,
+    x,
+    labels,
+    batch_sizes=BATCH_SIZES,
+    losses=LOSSES,
+    repeats: int = 11,
+    threads: int | None = 1,
+    legacy: bool = True,
+    clock: str = "wall",
 ) -> list[dict]:
-    """Measured vs FLOP-predicted speedup of `early_exit_predict` over the plain backbone."""
-    plain = model.with_exits([])
+    """Measured vs FLOP-predicted speedup of early exit over the plain network, at the entropy
+    thresholds that lose `losses` of accuracy on (x, labels): the deployment form
+    (`mexit.deploy`, against its own plain network: `mexit.speed.deploy_speedup`), and with
+    `legacy` also `early_exit_predict` against the plain `nn.Module`. Batch 1 runs 300 inputs
+    one by one; larger batches run up to 1000 inputs."""
     probs = exit_probs(model, x)
     Gamma = costs.Gamma(model.exits)
+    plain_module = model.with_exits([])
     rows = []
     for loss in losses:
         beta = threshold_for_loss(probs, labels, loss)
         for bs in batch_sizes:
-            n = min(len(x), 200 if bs == 1 else 1000)  # batch 1: 200 inputs one by one
-            batches = [x[s : s + bs] for s in range(0, n, bs)]
-            policy = evaluate_policy(
-                probs[:, :n], labels[:n], beta, Gamma=Gamma, full_cost=costs.full
+            n = min(len(x), 300 if bs == 1 else 1000)
+            xs, ys = x[:n], labels[:n]
+            policy = evaluate_policy(probs[:, :n], ys, beta, Gamma=Gamma, full_cost=costs.full)
+            base = {
+                "accuracy_loss_target": loss,
+                "beta": beta,
+                "batch_size": bs,
+                "inputs": n,
+                "accuracy": policy.accuracy,
+                "predicted_speedup": 1 / policy.cost_fraction,
+            }
+            s = deploy_speedup(model, xs, beta, "entropy", bs, repeats, threads, costs, clock)
+            rows.append(
+                base
+                | {
+                    "form": "deploy",
+                    "full_ms": s.ms_plain,
+                    "early_exit_ms": s.ms_early_exit,
+                    "realized_speedup": s.measured,
+                    "realized_low": s.measured_low,
+                    "realized_high": s.measured_high,
+                    "realized_over_predicted": s.measured / base["predicted_speedup"],
+                }
             )
+            if not legacy:
+                continue
+            batches = list(xs.split(bs))
 
             def run_full(batches=batches):
-                with torch.inference_mode():
+                with eval_mode(plain_module), torch.inference_mode():
                     for b in batches:
-                        plain(b)
+                        plain_module(b)
 
             def run_exit(batches=batches, beta=beta):
                 for b in batches:
                     early_exit_predict(model, b, beta, costs=costs)
 
-            t = time_ab(run_full, run_exit, repeats=repeats, threads=None)
-            t_full, t_exit = t.seconds_a, t.seconds_b
-            predicted = 1 / policy.cost_fraction
-            realized = t.ratio
+            t = time_ab(
+                run_full, run_exit, repeats=max(3, repeats // 2), threads=threads, clock=clock
+            )
             rows.append(
-                {
-                    "accuracy_loss_target": loss,
-                    "beta": beta,
-                    "batch_size": bs,
-                    "inputs": n,
-                    "accuracy": policy.accuracy,
-                    "full_ms": 1e3 * t_full,
-                    "early_exit_ms": 1e3 * t_exit,
-                    "predicted_speedup": predicted,
-                    "realized_speedup": realized,
+                base
+                | {
+                    "form": "early_exit_predict",
+                    "full_ms": 1e3 * t.seconds_a,
+                    "early_exit_ms": 1e3 * t.seconds_b,
+                    "realized_speedup": t.ratio,
                     "realized_low": t.ratio_low,
                     "realized_high": t.ratio_high,
-                    "realized_over_predicted": realized / predicted,
+                    "realized_over_predicted": t.ratio / base["predicted_speedup"],
                 }
             )
     return rows
+
+
+def bench_width(
+    model: MultiExitNet, x, labels, loss: float = 0.01, repeats: int = 5, threads=1, clock="wall"
+) -> list[dict]:
+    """`mexit.speed.width_sweep` on 64 inputs, with the shares of inputs per exit that the
+    reference model sends at the entropy threshold losing `loss` of accuracy on (x, labels)."""
+    probs = exit_probs(model, x)
+    beta = threshold_for_loss(probs, labels, loss)
+    counts = torch.bincount(simulate_exits(probs, beta), minlength=len(model.exits))
+    shares = (counts / counts.sum()).tolist()
+    return width_sweep(
+        x[:64], shares, WIDTHS, (1, 64), repeats=repeats, threads=threads, clock=clock
+    )
 
 
 def bench_policies(probs, labels, Gamma) -> list[dict]:
@@ -105,6 +163,18 @@ def bench_policies(probs, labels, Gamma) -> list[dict]:
             }
         )
     return rows
+
+
+def bench_policy_comparison(model, data, costs: CostProfile) -> list[dict]:
+    """Every exit policy of notebook 06 (entropy, max-probability, learned, patience, Zero
+    Time Waste, cost-weighted) at the full model's accuracy, −0.5 and −1 point, over the
+    oracle's cost at the same accuracy: tuned on validation, reported on test
+    (`mexit.policy_comparison.policy_rows`). The table prints the main columns only."""
+    from .policy_comparison import policy_rows
+
+    keep = ("policy", "accuracy_loss_points", "test_accuracy", "cost_fraction")
+    keep += ("oracle_cost_fraction", "ratio_to_oracle", "test_read_ratio")
+    return [{k: r[k] for k in keep} for r in policy_rows(model, data, costs)]
 
 
 def every_widget(model, costs: CostProfile, probs, labels, input_shape=(1, 40)) -> dict:
@@ -234,34 +304,52 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def markdown(results: dict) -> str:
-    """README's benchmark tables, rendered from the results `main` writes with --json."""
-    m = results.get("machine", {})
+def _md_early_exit(rows: list[dict]) -> list[str]:
     out = [
-        f"Machine: {m.get('cpu', 'unknown CPU')}, {m.get('cores', '?')} cores, "
-        f"{m.get('threads', '?')} PyTorch threads, torch {m.get('torch', '?')}.",
+        "**Early exit vs the plain network**, at the entropy thresholds β that lose 0, 0.5 and "
+        "1 point of test accuracy: *deploy* is `mexit.deploy` (batch norm folded, a batch-1 "
+        "path) against the plain network in the same form; *early_exit_predict* the readable "
+        "version against the plain `nn.Module`. Predicted speedup = FLOPs of the plain network "
+        "/ mean FLOPs spent; measured = median of interleaved pairs (interquartile range):",
         "",
-        "**Real early exit** (`early_exit_predict`) vs the plain backbone, at the entropy "
-        "thresholds β that lose 0, 0.5 and 1 point of test accuracy; predicted speedup = FLOPs "
-        "of the plain network / mean FLOPs spent; measured = median of interleaved pairs "
-        "(interquartile range):",
-        "",
-        "| accuracy loss | β | batch | accuracy | plain (ms) | early exit (ms) | predicted "
-        "| measured | measured / predicted |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| accuracy loss | β | batch | form | accuracy | plain (ms) | early exit (ms) "
+        "| predicted | measured | measured / predicted |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in results.get("early_exit", []):
+    for r in rows:
         spread = (
             f" ({r['realized_low']:.2f}–{r['realized_high']:.2f})" if "realized_low" in r else ""
         )
         out.append(
             f"| {100 * r['accuracy_loss_target']:.1f} pt | {r['beta']:.3f} | {r['batch_size']} "
-            f"| {100 * r['accuracy']:.1f} % | {r['full_ms']:.1f} | {r['early_exit_ms']:.1f} "
-            f"| {r['predicted_speedup']:.2f}× | {r['realized_speedup']:.2f}×{spread} "
-            f"| {r['realized_over_predicted']:.2f} |"
+            f"| {r.get('form', 'early_exit_predict')} | {100 * r['accuracy']:.1f} % "
+            f"| {r['full_ms']:.1f} | {r['early_exit_ms']:.1f} | {r['predicted_speedup']:.2f}× "
+            f"| {r['realized_speedup']:.2f}×{spread} | {r['realized_over_predicted']:.2f} |"
         )
-    out += [
+    return out
+
+
+def _md_width(rows: list[dict]) -> list[str]:
+    out = [
+        "**FLOPs are not seconds — until compute dominates overhead**: the reference backbone "
+        "made m times wider (untrained; thresholds send the reference model's share of inputs "
+        "to each exit), deployed, early exit vs plain (`mexit.speed.width_sweep`):",
         "",
+        "| width × | kFLOPs / input | batch | predicted | measured | measured / predicted |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r['multiplier']} | {r['kflops_per_input']:.0f} | {r['batch_size']} "
+            f"| {r['predicted_speedup']:.2f}× | {r['measured_speedup']:.2f}× "
+            f"({r['measured_low']:.2f}–{r['measured_high']:.2f}) "
+            f"| {r['measured_over_predicted']:.2f} |"
+        )
+    return out
+
+
+def _md_policies(rows: list[dict]) -> list[str]:
+    out = [
         "**Policies vs the oracle** — cheapest mean cost at which a threshold policy matches "
         "the final exit's accuracy, divided by the least cost any assignment of inputs to "
         "exits needs for that accuracy:",
@@ -269,14 +357,44 @@ def markdown(results: dict) -> str:
         "| policy | cost at full accuracy (kFLOPs) | oracle (kFLOPs) | ratio |",
         "|---|---|---|---|",
     ]
-    for r in results.get("policies", []):
+    for r in rows:
         out.append(
             f"| {r['policy']} | {r['cost_at_full_accuracy'] / 1e3:.1f} "
             f"| {r['oracle_cost'] / 1e3:.1f} | {r['ratio_to_oracle']:.2f} |"
         )
-    widgets = ", ".join(f"{r['widget']} {r['compute_ms']:.1f} ms" for r in results["widgets"])
-    out += ["", f"**Widgets** — median `compute()` time: {widgets}."]
-    redraws = [r for r in results["widgets"] if "redraw_ms" in r]
+    return out
+
+
+def _md_policy_comparison(rows: list[dict]) -> list[str]:
+    def cell(value, fmt):
+        return "not reached" if value is None else format(value, fmt)
+
+    out = [
+        "**Every policy of notebook 06 vs the oracle** (`mexit.policy_comparison`): thresholds "
+        "tuned on the validation split for the full model's accuracy, −0.5 and −1 point, "
+        "read on the test split; ratio = the policy's mean cost over the oracle's least cost "
+        "at the same test accuracy (in brackets: the optimistic reading, tuned on test):",
+        "",
+        "| policy | accuracy loss | test accuracy | cost (% of plain) | oracle (% of plain) "
+        "| ratio to oracle |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        acc = None if r["test_accuracy"] is None else 100 * r["test_accuracy"]
+        cost = None if r["cost_fraction"] is None else 100 * r["cost_fraction"]
+        oracle = None if r["oracle_cost_fraction"] is None else 100 * r["oracle_cost_fraction"]
+        out.append(
+            f"| {r['policy']} | {r['accuracy_loss_points']:.1f} pt | {cell(acc, '.1f')} % "
+            f"| {cell(cost, '.1f')} | {cell(oracle, '.1f')} | {cell(r['ratio_to_oracle'], '.2f')}"
+            f" ({cell(r['test_read_ratio'], '.2f')}) |"
+        )
+    return out
+
+
+def _md_widgets(rows: list[dict]) -> list[str]:
+    widgets = ", ".join(f"{r['widget']} {r['compute_ms']:.1f} ms" for r in rows)
+    out = [f"**Widgets** — median `compute()` time: {widgets}."]
+    redraws = [r for r in rows if "redraw_ms" in r]
     if redraws:
         text = ", ".join(f"{r['widget']} {r['redraw_ms']:.1f} ms" for r in redraws)
         out += [
@@ -284,19 +402,129 @@ def markdown(results: dict) -> str:
             "**Explorers** — median compute + redraw of the live figure in the kernel after a "
             f"threshold move (the browser adds its round trip): {text}.",
         ]
-    if "notebooks" in results:
-        out += [
-            "",
-            "**Notebooks** (papermill, cold caches, in order):",
-            "",
-            "| notebook | wall time (s) | peak RSS (MB) |",
-            "|---|---|---|",
-        ]
-        for r in results["notebooks"]:
-            if "error" in r:
-                out.append(f"| {r['notebook']} | error: {r['error']} | |")
-            else:
-                out.append(f"| {r['notebook']} | {r['seconds']:.1f} | {r['peak_rss_mb']:.0f} |")
+    return out
+
+
+def _md_notebooks(rows: list[dict]) -> list[str]:
+    out = [
+        "**Notebooks** (papermill, cold caches, in order):",
+        "",
+        "| notebook | wall time (s) | peak RSS (MB) |",
+        "|---|---|---|",
+    ]
+    for r in rows:
+        if "error" in r:
+            out.append(f"| {r['notebook']} | error: {r['error']} | |")
+        else:
+            out.append(f"| {r['notebook']} | {r['seconds']:.1f} | {r['peak_rss_mb']:.0f} |")
+    return out
+
+
+@dataclass
+class Bench:
+    """What every section of the benchmark may use (built once by `main`)."""
+
+    data: DataBundle
+    model: MultiExitNet
+    costs: CostProfile
+    probs: torch.Tensor  # (E, N, K) test outputs of every exit
+    repeats: int
+    threads: int | None
+    notebooks: Path
+    clock: str = "wall"
+
+
+# The benchmark's sections, run in this order: (key in the results and the JSON, rows from a
+# `Bench`). A new table is one more entry here and one in MARKDOWN (its README rendering).
+SECTIONS: list[tuple[str, Callable[[Bench], list[dict]]]] = [
+    (
+        "early_exit",
+        lambda b: bench_early_exit(
+            b.model,
+            b.costs,
+            b.data.x_test,
+            b.data.y_test,
+            repeats=b.repeats,
+            threads=b.threads,
+            clock=b.clock,
+        ),
+    ),
+    (
+        "width_sweep",
+        lambda b: bench_width(
+            b.model,
+            b.data.x_test,
+            b.data.y_test,
+            repeats=max(3, b.repeats // 2),
+            threads=b.threads,
+            clock=b.clock,
+        ),
+    ),
+    ("policies", lambda b: bench_policies(b.probs, b.data.y_test, b.costs.Gamma(b.model.exits))),
+    ("policy_comparison", lambda b: bench_policy_comparison(b.model, b.data, b.costs)),
+    ("widgets", lambda b: bench_widgets(b.model, b.costs, b.probs, b.data.y_test, 5 * b.repeats)),
+]
+FULL_SECTIONS = [("notebooks", lambda b: bench_notebooks(b.notebooks))]  # with --full only
+MARKDOWN: dict[str, Callable[[list[dict]], list[str]]] = {
+    "early_exit": _md_early_exit,
+    "width_sweep": _md_width,
+    "policies": _md_policies,
+    "policy_comparison": _md_policy_comparison,
+    "widgets": _md_widgets,
+    "notebooks": _md_notebooks,
+}
+
+
+def _commit() -> str:
+    """The git commit of the package's checkout ('unknown' outside a git work tree)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+
+
+def machine(threads: int | None, clock: str = "wall") -> dict:
+    """The machine a run measured: CPU model, cores, the PyTorch threads the timings were
+    pinned to, the clock they read, torch version, the package's commit and the load average
+    when it started."""
+    return {
+        "clock": clock,
+        "cpu": _cpu_name(),
+        "cores": os.cpu_count(),
+        "threads": torch.get_num_threads() if threads is None else threads,
+        "torch": torch.__version__,
+        "commit": _commit(),
+        "load_average": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+    }
+
+
+def markdown(results: dict) -> str:
+    """README's benchmark tables, rendered from the results `main` writes with --json."""
+    m = results.get("machine", {})
+    load = m.get("load_average")
+    out = [
+        f"Machine: {m.get('cpu', 'unknown CPU')}, {m.get('cores', '?')} cores, "
+        f"{m.get('threads', '?')} PyTorch thread(s), torch {m.get('torch', '?')}"
+        + (f", commit {m['commit']}" if m.get("commit") else "")
+        + (f", load average {load:.1f} at the start" if load is not None else "")
+        + "."
+        + (
+            " Timings in CPU time of the timing thread (time spent descheduled by other "
+            "programs left out)."
+            if m.get("clock") == "cpu"
+            else ""
+        )
+    ]
+    for key, render in MARKDOWN.items():
+        if results.get(key):
+            out += [""] + render(results[key])
     return "\n".join(out)
 
 
@@ -318,37 +546,56 @@ def main(argv=None) -> dict:
         type=Path,
         help="print README's tables from a JSON file written by --json, and measure nothing",
     )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="PyTorch threads the timings are pinned to"
+    )
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall time, or the timing thread's CPU time (on a machine shared with other work)",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="SECTION",
+        help="run only these sections: " + ", ".join(k for k, _ in SECTIONS + FULL_SECTIONS),
+    )
     args = parser.parse_args(argv)
     if args.markdown is not None:
         results = json.loads(args.markdown.read_text())
         print(markdown(results))
         return results
-    repeats = 15 if args.full else 5
-
+    known = [k for k, _ in SECTIONS + FULL_SECTIONS]
+    if args.only and not set(args.only) <= set(known):
+        parser.error(f"--only must name sections among {known}, got {args.only}")
+    if args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+    if args.clock == "cpu" and args.threads != 1:
+        parser.error("--clock cpu needs --threads 1")
+    start = time.perf_counter()
     data = load_mnist1d()
     model = pretrained("mnist1d_cnn", progress=False)
     costs = measure_costs(model, data.input_shape)
-    probs = exit_probs(model, data.x_test)
-    results = {
-        "machine": {
-            "cpu": _cpu_name(),
-            "cores": os.cpu_count(),
-            "threads": torch.get_num_threads(),
-            "torch": torch.__version__,
-        },
-        "early_exit": bench_early_exit(
-            model, costs, data.x_test, data.y_test, (1, 64, 1000), (0.0, 0.005, 0.01), repeats
-        ),
-        "policies": bench_policies(probs, data.y_test, costs.Gamma(model.exits)),
-        "widgets": bench_widgets(model, costs, probs, data.y_test, 5 * repeats),
-    }
-    if args.full:
-        results["notebooks"] = bench_notebooks(args.notebooks)
-    for name, rows in results.items():
-        if isinstance(rows, list):
-            print(f"\n## {name}\n{_table(rows)}")
+    bench = Bench(
+        data=data,
+        model=model,
+        costs=costs,
+        probs=exit_probs(model, data.x_test),
+        repeats=21 if args.full else 11,
+        threads=args.threads,
+        notebooks=args.notebooks,
+        clock=args.clock,
+    )
+    results: dict = {"machine": machine(args.threads, args.clock)}
+    for key, section in SECTIONS + (FULL_SECTIONS if args.full else []):
+        if args.only and key not in args.only:
+            continue
+        results[key] = section(bench)
+        print(f"\n## {key}\n{_table(results[key])}", flush=True)
+    results["seconds"] = time.perf_counter() - start
     print(
-        f"\n(peak RSS of this process: "
+        f"\n({results['seconds']:.0f} s; peak RSS of this process: "
         f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)"
     )
     if args.json:

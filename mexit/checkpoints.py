@@ -166,8 +166,10 @@ def pretrained(
     retrain: bool = False,
     progress: bool = True,
     root=None,
+    device=None,
 ) -> MultiExitNet:
     """A reference model trained jointly (eq. 6, every α_i = 1) on first use, then cached.
+    It comes on the CPU, or on `device` ("cuda", "mps", ...) when given.
 
     `seed` seeds its initialisation and data order (each seed has its own cache file; seed 0
     is the reference every chapter's numbers are quoted for). The model's training history is
@@ -175,6 +177,9 @@ def pretrained(
     if not isinstance(name, str) or name not in RECIPES:
         raise ValueError(f"name must be one of {tuple(RECIPES)}, got {name!r}")
     seed = check_seed(seed)
+    from .devices import check_device  # issue 16
+
+    device = check_device(device)
     recipe = dict(RECIPES[name], seed=seed, batch_size=128, version=2)
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in recipe["kwargs"].items()}
 
@@ -197,4 +202,4 @@ def pretrained(
     file = name if seed == 0 else f"{name}_seed{seed}"
     model, extras = cached_model(file, recipe, build, train, root=root, retrain=retrain)
     model.history = History.from_dict(model.exits, extras)
-    return model
+    return model if device is None else model.to(device)

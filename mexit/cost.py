@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from ._checks import check_exit_set, check_float, check_int, check_tensor
 from .models import MultiExitNet, device_and_dtype, eval_mode
@@ -21,9 +21,23 @@ def count_flops(module: torch.nn.Module, x: torch.Tensor) -> int:
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be an nn.Module, got {type(module).__name__}")
     check_tensor(x, "x")
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        module(x)
+    # attention counted too (issue 16): torch's CPU kernel of scaled_dot_product_attention
+    # has no FLOP formula, and nn.MultiheadAttention's fused fast path hides its matmuls
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=_EXTRA) as counter:
+            module(x)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
     return int(counter.get_total_flops())
+
+
+def _sdpa_cpu_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs):
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+_EXTRA = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_cpu_flops}
 
 
 @dataclass(frozen=True)
@@ -53,8 +67,13 @@ class CostProfile:
         return cumulative_costs(self.gamma_f, self.gamma_c, C + (L,))
 
 
-def measure_costs(model: MultiExitNet, input_shape) -> CostProfile:
-    """Measure γ_f for every block and γ_c for every head of `model` on one input."""
+def measure_costs(model: MultiExitNet, input_shape, device=None) -> CostProfile:
+    """Measure γ_f for every block and γ_c for every head of `model` on one input (on the
+    model's device, or on `device`: the model moved there for the call)."""
+    if device is not None:  # issue 16
+        from .devices import call_on
+
+        return call_on(measure_costs, model, input_shape, device)
     if not isinstance(model, MultiExitNet):
         raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
     if not isinstance(input_shape, (tuple, list, torch.Size)):

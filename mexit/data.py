@@ -44,12 +44,14 @@ __all__ = [
     "DATASETS",
     "DATA_DIR",
     "DataBundle",
+    "StreamBundle",
     "data_dir",
     "load_dataset",
     "load_digits",
     "load_mnist1d",
     "load_torchvision",
     "split_validation",
+    "write_synthetic_cifar10",
 ]
 
 
@@ -399,6 +401,93 @@ def load_digits(val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int
 
 
 # ---------------------------------------------------------------------------
+# Streaming: a DataLoader-backed bundle for sets that do not fit in memory
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class StreamBundle:
+    """Train / validation / test splits as `torch.utils.data.Dataset`s of (image, label),
+    read batch by batch through `DataLoader`s (worker processes, pinned memory) instead of
+    held as tensors. `fit` trains on it (`fit_bundle(model, bundle)`); `tensors(split)`
+    gathers a split that does fit in memory (e.g. the test set for `exit_probs`)."""
+
+    name: str
+    train: torch.utils.data.Dataset
+    val: torch.utils.data.Dataset
+    test: torch.utils.data.Dataset
+    classes: tuple[str, ...]
+    input_shape: tuple[int, ...]
+    batch_size: int = 256
+    num_workers: int = 0
+    pin_memory: bool = False
+
+    def __post_init__(self) -> None:
+        for split in ("train", "val", "test"):
+            d = getattr(self, split)
+            if not (hasattr(d, "__getitem__") and hasattr(d, "__len__")) or isinstance(d, str):
+                raise TypeError(
+                    f"{split} must be a torch Dataset of (input, label) pairs, got "
+                    f"{type(d).__name__}."
+                )
+        if not isinstance(self.classes, tuple) or len(self.classes) < 2:
+            raise ValueError(f"classes must be a tuple of at least 2 names, got {self.classes!r}.")
+        if not isinstance(self.input_shape, tuple) or not self.input_shape:
+            raise TypeError(f"input_shape must be a tuple of sizes, got {self.input_shape!r}.")
+        check_int(self.batch_size, "batch_size", low=1)
+        check_int(self.num_workers, "num_workers", low=0)
+        if not isinstance(self.pin_memory, bool):
+            raise TypeError(f"pin_memory must be a bool, got {type(self.pin_memory).__name__}.")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def dataset(self, split: str) -> torch.utils.data.Dataset:
+        """The Dataset of `split` ("train", "val" or "test")."""
+        if split not in ("train", "val", "test"):
+            raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}.")
+        return getattr(self, split)
+
+    def loader(self, split: str, batch_size: int | None = None, sampler=None):
+        """A DataLoader over `split`, in order unless a `sampler` says otherwise, with the
+        bundle's workers and pinned memory (its worker seeds drawn from a private generator,
+        so iterating never moves torch's global random state)."""
+        dataset = self.dataset(split)
+        batch_size = (
+            self.batch_size if batch_size is None else check_int(batch_size, "batch_size", low=1)
+        )
+        return torch.utils.data.DataLoader(
+            dataset,
+            batch_size=batch_size,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            generator=torch.Generator().manual_seed(0),
+            persistent_workers=False,
+        )
+
+    def tensors(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x, y) of a whole split, gathered in memory (in order)."""
+        xs, ys = [], []
+        for x, y in self.loader(split):
+            xs.append(x)
+            ys.append(y)
+        return torch.cat(xs), torch.cat(ys).to(torch.int64)
+
+    def __len__(self) -> int:
+        return len(self.train)
+
+    def __repr__(self) -> str:
+        return (
+            f"StreamBundle(name={self.name!r}, train={len(self.train)}, val={len(self.val)}, "
+            f"test={len(self.test)}, input_shape={self.input_shape}, "
+            f"classes={self.num_classes}, batch_size={self.batch_size}, "
+            f"num_workers={self.num_workers}, pin_memory={self.pin_memory})"
+        )
+
+
+# ---------------------------------------------------------------------------
 # torchvision datasets (read from files on disk; downloaded only on request)
 # ---------------------------------------------------------------------------
 
@@ -456,7 +545,11 @@ def load_torchvision(
     val_fraction: float = 0.1,
     seed: int = 0,
     limit: int | None = None,
-) -> DataBundle:
+    stream: bool = False,
+    batch_size: int = 256,
+    num_workers: int = 0,
+    pin_memory: bool | None = None,
+) -> DataBundle | StreamBundle:
     """MNIST, Fashion-MNIST or CIFAR-10 through ``torchvision.datasets``.
 
     Parameters
@@ -475,6 +568,13 @@ def load_torchvision(
     limit : int >= 1, optional
         Keep only the first ``limit`` training and the first ``limit`` test examples.
 
+    stream : bool
+        ``False`` (default): every split decoded into memory at once, a :class:`DataBundle`.
+        ``True``: a :class:`StreamBundle` whose ``DataLoader``s decode images batch by batch
+        (``batch_size``, ``num_workers`` worker processes, ``pin_memory``: default on when
+        CUDA is present), for sets too big to hold as float tensors. Same examples in the
+        same splits (the same seeded permutation), bit for bit.
+
     Images become float32 in [0, 1], shape ``(N, 1, 28, 28)`` or ``(N, 3, 32, 32)``.
     """
     if not isinstance(name, str):
@@ -488,18 +588,41 @@ def load_torchvision(
     seed = check_seed(seed)
     if limit is not None:
         limit = check_int(limit, "limit", low=1)
+    if not isinstance(stream, bool):
+        raise TypeError(f"stream must be a bool, got {type(stream).__name__} {stream!r}.")
+    batch_size = check_int(batch_size, "batch_size", low=1)
+    num_workers = check_int(num_workers, "num_workers", low=0)
+    if pin_memory is not None and not isinstance(pin_memory, bool):
+        raise TypeError(f"pin_memory must be a bool or None, got {type(pin_memory).__name__}.")
+    if not stream and (num_workers or pin_memory):
+        raise ValueError(
+            "num_workers and pin_memory must be left out unless stream=True (the in-memory "
+            "path has no DataLoader)."
+        )
     if not download:
         _check_files(name, folder)
 
-    import torchvision  # lazy: only these three datasets need it
-
-    dataset_class = getattr(torchvision.datasets, _TORCHVISION[name][0])
     splits = {}
     for split, train in (("train", True), ("test", False)):
-        dataset = dataset_class(root=str(folder), train=train, download=download)
-        images, labels = dataset.data[:limit], dataset.targets[:limit]  # [:None] keeps all
-        splits[split] = (_as_images(images), torch.as_tensor(labels, dtype=torch.int64))
-
+        images, labels, classes = _read_split(name, folder, train, download)
+        splits[split] = (images[:limit], labels[:limit])  # [:None] keeps all
+    if stream:
+        train = _Images(*splits["train"])
+        n_val = _split_size(len(train), val_fraction, "val_fraction")
+        perm = _permutation(len(train), seed).tolist()  # the permutation of split_validation
+        test = _Images(*splits["test"])
+        return StreamBundle(
+            name=name,
+            train=torch.utils.data.Subset(train, perm[n_val:]),
+            val=torch.utils.data.Subset(train, perm[:n_val]),
+            test=test,
+            classes=classes,
+            input_shape=tuple(test[0][0].shape),
+            batch_size=batch_size,
+            num_workers=num_workers,
+            pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
+        )
+    splits = {k: (_as_images(x), y) for k, (x, y) in splits.items()}
     x_train, y_train, x_val, y_val = split_validation(*splits["train"], val_fraction, seed)
     x_test, y_test = splits["test"]
     return DataBundle(
@@ -510,9 +633,104 @@ def load_torchvision(
         y_val=y_val,
         x_test=x_test,
         y_test=y_test,
-        classes=tuple(dataset.classes),
+        classes=classes,
         input_shape=tuple(x_test.shape[1:]),
     )
+
+
+def _read_split(name: str, folder: Path, train: bool, download: bool):
+    """uint8 images (N, H, W) or (N, H, W, C), int64 labels and class names of one split.
+
+    CIFAR-10 is read straight from its pickled batches (torchvision's layout, without its
+    checksums: files written in that format by other tools load too); the others, or a
+    download, go through torchvision."""
+    if name == "cifar10" and not download:
+        base = folder / _TORCHVISION[name][1]
+        files = [f"data_batch_{i}" for i in range(1, 6)] if train else ["test_batch"]
+        data, labels = [], []
+        for file in files:
+            entry = _unpickle(base / file)
+            data.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            labels.extend(entry["labels"] if "labels" in entry else entry["fine_labels"])
+        classes = tuple(_unpickle(base / "batches.meta")["label_names"])
+        images = torch.from_numpy(np.concatenate(data).transpose(0, 2, 3, 1).copy())
+        return images, torch.as_tensor(labels, dtype=torch.int64), classes
+
+    import torchvision  # lazy: only these three datasets need it
+
+    dataset_class = getattr(torchvision.datasets, _TORCHVISION[name][0])
+    dataset = dataset_class(root=str(folder), train=train, download=download)
+    images = torch.as_tensor(dataset.data)
+    return images, torch.as_tensor(dataset.targets, dtype=torch.int64), tuple(dataset.classes)
+
+
+def write_synthetic_cifar10(
+    root: str | os.PathLike, train: int = 1000, test: int = 200, seed: int = 0
+) -> Path:
+    """Write CIFAR-10-format files (``cifar-10-batches-py/``: five pickled training batches,
+    ``test_batch``, ``batches.meta``) holding synthetic 32x32 colour images, so the
+    ``cifar10`` code paths run without the real data (tests, CI, trying the commands). Class
+    c is a noisy image around its own smooth colour pattern: learnable, not trivial.
+    `train` must be a multiple of 5 (one fifth per batch file). Returns the folder."""
+    folder = _check_root(root) / _TORCHVISION["cifar10"][1]
+    train = check_int(train, "train", low=5)
+    if train % 5:
+        raise ValueError(f"train must be a multiple of 5 (five batch files), got {train}.")
+    test = check_int(test, "test", low=1)
+    rng = np.random.default_rng(check_seed(seed))
+    yy, xx = np.mgrid[0:32, 0:32] / 31.0
+    patterns = np.stack(
+        [
+            np.stack(
+                [np.sin(np.pi * (a * xx + b * yy + c)) for a, b, c in rng.uniform(0, 2, (3, 3))]
+            )
+            for _ in range(10)
+        ]
+    )  # (10 classes, 3 channels, 32, 32) in [-1, 1]
+
+    def draw(n):
+        labels = rng.integers(0, 10, n)
+        images = 128 + 40 * patterns[labels] + rng.normal(0, 90, (n, 3, 32, 32))
+        return np.clip(images, 0, 255).astype(np.uint8).reshape(n, 3072), labels.tolist()
+
+    import pickle
+
+    folder.mkdir(parents=True, exist_ok=True)
+    data, labels = draw(train)
+    k = train // 5
+    for i in range(5):
+        batch = {"data": data[i * k : (i + 1) * k], "labels": labels[i * k : (i + 1) * k]}
+        (folder / f"data_batch_{i + 1}").write_bytes(pickle.dumps(batch))
+    data, labels = draw(test)
+    (folder / "test_batch").write_bytes(pickle.dumps({"data": data, "labels": labels}))
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship"]
+    meta = {"label_names": [*names, "truck"]}
+    (folder / "batches.meta").write_bytes(pickle.dumps(meta))
+    return folder
+
+
+def _unpickle(path: Path) -> dict:
+    import pickle
+
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f, encoding="latin1")
+    except (OSError, pickle.UnpicklingError, EOFError, ValueError) as error:
+        raise ValueError(f"cannot read {path} as a CIFAR-10 batch: {error}") from error
+
+
+class _Images(torch.utils.data.Dataset):
+    """uint8 images and their labels, each image decoded to float32 (C, H, W) in [0, 1] only
+    when it is read (the in-memory path's `_as_images`, bit for bit)."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int):
+        return _as_images(self.images[index : index + 1])[0], self.labels[index]
 
 
 # ---------------------------------------------------------------------------

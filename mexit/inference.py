@@ -21,6 +21,7 @@ from ._checks import (
     check_thresholds,
 )
 from .cost import CostProfile, _check_Gamma, measure_costs
+from .devices import call_on
 from .models import MultiExitNet, device_and_dtype, eval_mode
 
 CRITERIA = ("entropy", "max_probability")
@@ -187,10 +188,16 @@ def _check_input(model: MultiExitNet, x: torch.Tensor) -> None:
         )
 
 
-def exit_probs(model: MultiExitNet, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+def exit_probs(
+    model: MultiExitNet, x: torch.Tensor, batch_size: int = 1000, device=None
+) -> torch.Tensor:
     """Softmax outputs of every exit of `model` on `x`, (E, N, K), in eval mode.
 
-    Computed once, these let widgets and `simulate_exits` explore policies for free."""
+    Computed once, these let widgets and `simulate_exits` explore policies for free.
+    device: run there (model and x moved for the call; outputs on it); default: x must be on
+    the model's device."""
+    if device is not None:  # issue 16: the same call, on `device`
+        return call_on(exit_probs, model, x, device, batch_size=batch_size)
     if not isinstance(model, MultiExitNet):
         raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
     check_tensor(x, "x", dtype_kind="float")
@@ -219,12 +226,16 @@ def early_exit_predict(
     thresholds,
     criterion: str = "entropy",
     costs: CostProfile | None = None,
+    device=None,
 ) -> EarlyExitResult:
     """Real early exit on a batch: run block by block, drop the rows that exited, so later
     blocks only see the inputs still active. No per-row Python loop.
 
     Gives the same exits and predictions as `simulate_exits` on the same outputs; the FLOPs
-    it reports are those of the blocks and heads each input actually went through."""
+    it reports are those of the blocks and heads each input actually went through.
+    device: run there (model and x moved for the call); default: the model's device."""
+    if device is not None:  # issue 16: the same call, on `device`
+        return call_on(early_exit_predict, model, x, device, thresholds, criterion, costs)
     if not isinstance(model, MultiExitNet):
         raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
     check_tensor(x, "x", dtype_kind="float")

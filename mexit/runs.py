@@ -11,23 +11,29 @@ against the data; `fit_run` trains at the config's budget.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
+import pickle
 from collections.abc import Callable
 
 import torch
 
 from ._checks import check_float, check_int
-from .checkpoints import cache_name, cached_model
+from .checkpoints import RECIPES, cache_name, cached_model
 from .data import DATASETS, DataBundle, load_dataset
 from .models import MODELS, build_model, eval_mode
 from .training import History, fit_bundle
 
 __all__ = [
+    "backbone_for",
     "build_for",
     "cached_fit",
     "check_fits",
     "fit_budget",
     "fit_run",
+    "load_for",
+    "model_for",
     "run_budget",
     "run_data",
 ]
@@ -182,3 +188,210 @@ def run_data(dataset: str) -> DataBundle:
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
     return load_dataset(dataset)
+
+
+# ---------------------------------------------------------------------------
+# Bring your own backbone and data (issue 16): one call gives a chapter its model and data
+# ---------------------------------------------------------------------------
+
+#: torchvision backbones `backbone_for` builds (random weights unless `weights` is given)
+TORCHVISION_BACKBONES = ("resnet18", "resnet50", "mobilenet_v3_small", "vit")
+#: the reference model of each dataset that has one (`mexit.checkpoints.RECIPES`)
+REFERENCE = {"mnist1d": "mnist1d_cnn", "digits": "digits_cnn"}
+# a chapter's training budget for a backbone that is not a cached reference model
+_BUDGET = {"epochs": 8, "lr": 2e-3, "batch_size": 64}
+
+
+def load_for(dataset: str, *, data_dir=None, limit=None, stream: bool = False, num_workers=0):
+    """The dataset of a run by name: `load_dataset(dataset)` with its files read from
+    `data_dir` (torchvision sets), the first `limit` examples, or a `StreamBundle`
+    (`stream=True`, `num_workers` DataLoader workers). Splits are seeded as the loaders'
+    defaults, whatever the run's seed."""
+    if not isinstance(dataset, str):
+        raise TypeError(f"dataset must be a dataset name (str), got {type(dataset).__name__}")
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+    extra = {"root": data_dir, "limit": limit, "stream": stream, "num_workers": num_workers}
+    if dataset in ("mnist1d", "digits"):
+        asked = [k for k, v in extra.items() if v not in (None, False, 0)]
+        if asked:
+            raise ValueError(
+                f"dataset={dataset!r} is built in: {', '.join(asked)} must be left out "
+                "(they are for the torchvision sets)"
+            )
+        return load_dataset(dataset)
+    if not stream:
+        del extra["stream"], extra["num_workers"]
+    return load_dataset(dataset, **extra)
+
+
+def _torchvision_model(backbone: str, shape: tuple[int, ...], num_classes: int):
+    import torchvision
+
+    if len(shape) != 3 or shape[0] != 3:
+        raise ValueError(
+            f"backbone={backbone!r} reads colour images (3, height, width), but the data has "
+            f"inputs of shape {shape}: pick a reference backbone ('mlp', 'cnn2d')"
+        )
+    if backbone == "vit":
+        if shape[1] != shape[2] or shape[1] % 4:
+            raise ValueError(
+                f"backbone='vit' needs square images with a side divisible by its patch of 4, "
+                f"got inputs of shape {shape}"
+            )
+        return torchvision.models.VisionTransformer(
+            image_size=shape[1], patch_size=4, num_layers=4, num_heads=4, hidden_dim=64,
+            mlp_dim=128, num_classes=num_classes,
+        )  # fmt: skip
+    return getattr(torchvision.models, backbone)(weights=None, num_classes=num_classes)
+
+
+def backbone_for(
+    backbone: str,
+    data,
+    *,
+    exits=None,
+    head: str | None = None,
+    weights=None,
+    freeze_backbone: bool = False,
+):
+    """A multi-exit network for `data` (a DataBundle or StreamBundle): `backbone` is
+    'reference' (the dataset's reference architecture, `REFERENCE`, else 'cnn2d' for images
+    and 'mlp' otherwise), a name of `mexit.models.MODELS`, or a torchvision backbone of
+    `TORCHVISION_BACKBONES` (through `attach_exits`; 'vit' is a small ViT: patch 4, 4
+    layers, width 64). head: the early heads' kind (default: the architecture's own,
+    "pooled" for torchvision backbones). Nothing downloads: weights are random unless
+    `weights` names your file, read with `torch.load(weights, weights_only=True)`: a
+    torchvision state dict of the plain classifier (loaded before the exits are attached) or
+    a checkpoint of `python -m mexit.train` (its "state_dict", loaded after)."""
+    from .backbones import attach_exits
+    from .data import StreamBundle
+
+    if not isinstance(data, (DataBundle, StreamBundle)):
+        raise TypeError(f"data must be a DataBundle or StreamBundle, got {type(data).__name__}")
+    names = ("reference", *MODELS, *TORCHVISION_BACKBONES)
+    if not isinstance(backbone, str) or backbone not in names:
+        raise ValueError(f"backbone must be one of {names}, got {backbone!r}")
+    if weights is not None and not isinstance(weights, (str, os.PathLike)):
+        raise TypeError(f"weights must be a file path or None, got {type(weights).__name__}")
+    if not isinstance(freeze_backbone, bool):
+        raise TypeError(f"freeze_backbone must be a bool, got {type(freeze_backbone).__name__}")
+    shape = tuple(data.input_shape)
+    state = None
+    if weights is not None:
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, pickle.UnpicklingError) as err:
+            raise ValueError(f"weights {str(weights)!r} cannot be read: {err}") from None
+        if not isinstance(state, dict):
+            raise ValueError(f"weights {str(weights)!r} must hold a state dict")
+    multi_exit_state = state.get("state_dict") if state and "state_dict" in state else None
+    if backbone in TORCHVISION_BACKBONES:
+        plain = _torchvision_model(backbone, shape, data.num_classes)
+        if state is not None and multi_exit_state is None:
+            try:
+                plain.load_state_dict(state)
+            except RuntimeError as err:
+                raise ValueError(f"weights do not fit backbone={backbone!r}: {err}") from None
+        net = attach_exits(
+            plain,
+            exits=exits,
+            head=head or "pooled",
+            freeze_backbone=freeze_backbone,
+            input_shape=shape,
+        )
+    else:
+        if freeze_backbone:
+            raise ValueError(
+                "freeze_backbone must be False for a reference backbone (use "
+                "mexit.separate.run_heads for §5.4 on those)"
+            )
+        if backbone == "reference":
+            name = data.name if data.name in REFERENCE else None
+            recipe = RECIPES[REFERENCE[name]] if name else None
+            backbone = recipe["model"] if recipe else ("cnn2d" if len(shape) == 3 else "mlp")
+        kwargs = ({} if head is None else {"head": head}) | (
+            {} if exits is None else {"exits": exits}
+        )
+        net = build_for(backbone, kwargs, _as_bundle(data))
+        if state is not None and multi_exit_state is None:
+            multi_exit_state = state
+    if multi_exit_state is not None:
+        try:
+            net.load_state_dict(multi_exit_state)
+        except RuntimeError as err:
+            raise ValueError(f"weights do not fit the multi-exit {backbone!r}: {err}") from None
+    return net
+
+
+def _as_bundle(data) -> DataBundle:
+    """A DataBundle with two examples of `data` (what `build_for` reads to size a model)."""
+    if isinstance(data, DataBundle):
+        return data
+    x, y = next(iter(data.loader("test", batch_size=2)))
+    return DataBundle(data.name, x, y, x, y, x, y, data.classes, tuple(data.input_shape))
+
+
+def _fingerprint(data) -> str:
+    """A short hash of a dataset's sizes and first examples: a cached run on other files
+    (say synthetic CIFAR-format ones) is never taken for one on these."""
+    if isinstance(data, DataBundle):
+        x, y, sizes = data.x_train[:256], data.y_train, (len(data.y_train), len(data.y_test))
+    else:
+        x, y = next(iter(data.loader("train", batch_size=256)))
+        sizes = (len(data.train), len(data.test))
+    h = hashlib.sha1(repr(sizes).encode())
+    h.update(x.contiguous().numpy().tobytes())
+    h.update(y.numpy().tobytes())
+    return h.hexdigest()[:12]
+
+
+def model_for(
+    dataset: str = "mnist1d",
+    backbone: str = "reference",
+    seed: int = 0,
+    device="cpu",
+    *,
+    data_dir=None,
+    limit=None,
+    progress: bool = True,
+    retrain: bool = False,
+    root=None,
+):
+    """(model, data) of a chapter: the reference run (dataset 'mnist1d', backbone
+    'reference': `pretrained("mnist1d_cnn", seed=seed)` and `load_mnist1d()`), or `backbone`
+    (see `backbone_for`) on `dataset` (files from `data_dir`, the first `limit` examples),
+    trained jointly (eq. 6, every α_i = 1) for `_BUDGET`'s epochs on `device` through
+    `cached_fit` (one cache per data files, backbone and seed); `retrain=True` trains
+    again instead of loading the cache.
+
+    The model comes back on the CPU, in eval mode, with the data in memory: a chapter's
+    analysis (NumPy, scikit-learn, widgets) runs there; `exit_probs(..., device=device)` and
+    `early_exit_predict(..., device=device)` run it on the device again."""
+    from .checkpoints import pretrained
+    from .devices import check_device
+
+    seed = check_int(seed, "seed", low=0)
+    device = check_device(device)
+    if dataset == "mnist1d" and backbone == "reference":
+        if data_dir is not None or limit is not None:
+            raise ValueError("data_dir and limit must be left out for the reference run")
+        data = load_for(dataset)
+        return pretrained("mnist1d_cnn", seed=seed, progress=progress, retrain=retrain), data
+    data = load_for(dataset, data_dir=data_dir, limit=limit)
+    config = {"dataset": dataset, "backbone": backbone, "data": _fingerprint(data), **_BUDGET}
+    config["seed"] = seed
+
+    def train(model):
+        return fit_run(model, data, config, progress=progress, device=device,
+                       desc=f"training {backbone} on {dataset}")  # fmt: skip
+
+    model, _ = cached_fit(
+        f"{dataset}_{backbone}",
+        config,
+        lambda: backbone_for(backbone, data),
+        train,
+        root=root,
+        retrain=retrain,
+    )
+    return model.eval(), data

@@ -35,10 +35,13 @@ def pinned_threads(threads: int | None):
         torch.set_num_threads(before)
 
 
-def _seconds(fn) -> float:
-    start = time.perf_counter()
+CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}
+
+
+def _seconds(fn, clock=time.perf_counter) -> float:
+    start = clock()
     fn()
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def median_seconds(fn, repeats: int = 5, warmup: int = 1) -> float:
@@ -50,6 +53,21 @@ def median_seconds(fn, repeats: int = 5, warmup: int = 1) -> float:
     for _ in range(warmup):
         fn()
     return statistics.median(_seconds(fn) for _ in range(repeats))
+
+
+def verdict(low: float, high: float) -> str:
+    """What an interquartile range [low, high] of speedups (time A / time B) lets a text say
+    about B: faster only when the whole range is above 1×, slower when it is all below."""
+    for name, v in (("low", low), ("high", high)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+            raise ValueError(f"{name} must be a positive speedup, got {v!r}")
+    if low > high:
+        raise ValueError(f"low must be <= high, got {low} > {high}")
+    if low > 1:
+        return "faster here (the whole interquartile range is above 1×)"
+    if high < 1:
+        return "slower here (the whole interquartile range is below 1×): overhead wins"
+    return "not distinguishably faster here (the interquartile range includes 1×)"
 
 
 @dataclass(frozen=True)
@@ -65,23 +83,43 @@ class ABTiming:
     ratio_high: float
     repeats: int
     threads: int
+    clock: str = "wall"
+
+    @property
+    def verdict(self) -> str:
+        """`verdict(ratio_low, ratio_high)`: what the interval lets a text say about b."""
+        return verdict(self.ratio_low, self.ratio_high)
 
     def __str__(self) -> str:
         return (
             f"{self.ratio:.2f}× (interquartile {self.ratio_low:.2f}–{self.ratio_high:.2f}×, "
-            f"{self.repeats} interleaved pairs, {self.threads} thread(s))"
+            f"{self.repeats} interleaved pairs, {self.threads} thread(s)"
+            + ("" if self.clock == "wall" else f", {self.clock} time")
+            + ")"
         )
 
 
-def time_ab(fn_a, fn_b, repeats: int = 21, warmup: int = 2, threads: int | None = 1) -> ABTiming:
+def time_ab(
+    fn_a, fn_b, repeats: int = 21, warmup: int = 2, threads: int | None = 1, clock: str = "wall"
+) -> ABTiming:
     """Time `fn_a` and `fn_b` in alternation (`repeats` pairs, after `warmup` of each), with
-    PyTorch pinned to `threads` threads (None: as it is). Pairs alternate which runs first."""
+    PyTorch pinned to `threads` threads (None: as it is). Pairs alternate which runs first.
+
+    clock: "wall" (elapsed time, what a user waits) or "cpu" (the CPU time of the calling
+    thread, `time.thread_time`: time the process spent descheduled by other programs does not
+    count — for a machine shared with other work; needs threads=1, where PyTorch computes
+    on the calling thread)."""
     if not callable(fn_a):
         raise TypeError(f"fn_a must be callable, got {type(fn_a).__name__}")
     if not callable(fn_b):
         raise TypeError(f"fn_b must be callable, got {type(fn_b).__name__}")
     repeats = check_int(repeats, "repeats", low=1)
     warmup = check_int(warmup, "warmup", low=0)
+    if clock not in CLOCKS:
+        raise ValueError(f"clock must be one of {tuple(CLOCKS)}, got {clock!r}")
+    if clock == "cpu" and threads != 1:
+        raise ValueError(f"clock 'cpu' needs threads=1 (one thread's CPU time), got {threads}")
+    tick = CLOCKS[clock]
     with pinned_threads(threads):
         used = torch.get_num_threads()
         for _ in range(warmup):
@@ -90,11 +128,11 @@ def time_ab(fn_a, fn_b, repeats: int = 21, warmup: int = 2, threads: int | None 
         ta, tb = [], []
         for r in range(repeats):
             if r % 2:
-                tb.append(_seconds(fn_b))
-                ta.append(_seconds(fn_a))
+                tb.append(_seconds(fn_b, tick))
+                ta.append(_seconds(fn_a, tick))
             else:
-                ta.append(_seconds(fn_a))
-                tb.append(_seconds(fn_b))
+                ta.append(_seconds(fn_a, tick))
+                tb.append(_seconds(fn_b, tick))
     ratios = sorted(a / b for a, b in zip(ta, tb))
     q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
     return ABTiming(
@@ -105,4 +143,5 @@ def time_ab(fn_a, fn_b, repeats: int = 21, warmup: int = 2, threads: int | None 
         q[2],
         repeats,
         used,
+        clock,
     )

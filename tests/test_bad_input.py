@@ -461,6 +461,33 @@ CASES += [
     (mexit.early_exit_predict, EEP | dict(model=_module()), TypeError, r"^model must be a Multi"),
 ]
 
+# the deployment form (its methods' bad inputs are in tests/test_deploy.py)
+CASES += [
+    (fn, kwargs, exc, regex)
+    for fn in (mexit.deploy, mexit.DeployedNet)
+    for kwargs, exc, regex in (
+        (dict(model=_module()), TypeError, r"^model must be a MultiExitNet"),
+        (dict(model=MODEL, thresholds=1.5), ValueError, r"^thresholds must be <="),
+        (dict(model=MODEL, thresholds=[0.5]), ValueError, r"^thresholds must hold"),
+        (dict(model=MODEL, criterion="margin"), ValueError, r"^criterion must be one of"),
+    )
+]
+
+
+# issue 16: exits on torchvision backbones, streaming data
+_DS = torch.utils.data.TensorDataset(torch.zeros(2, 1, 6), torch.zeros(2, dtype=torch.long))
+_SB = dict(name="s", train=_DS, val=_DS, test=_DS, classes=("a", "b"), input_shape=(1, 6))
+CASES += [
+    (mexit.attach_exits, dict(model=MODEL), TypeError, r"^model must be a torchvision"),
+    (mexit.attach_exits, dict(model=_module()), TypeError, r"^model must be a torchvision"),
+    (mexit.attach_exits, dict(model="resnet18"), TypeError, r"^model must be a torchvision"),
+    (mexit.StreamBundle, _SB | dict(train=3), TypeError, r"^train must be a torch Dataset"),
+    (mexit.StreamBundle, _SB | dict(classes=("a",)), ValueError, r"^classes must"),
+    (mexit.StreamBundle, _SB | dict(batch_size=0), ValueError, r"^batch_size must"),
+    (mexit.StreamBundle, _SB | dict(num_workers=-1), ValueError, r"^num_workers must"),
+    (mexit.StreamBundle, _SB | dict(pin_memory="yes"), TypeError, r"^pin_memory must"),
+]
+
 
 def _name(fn) -> str:
     return getattr(fn, "__name__", type(fn).__name__)

@@ -14,9 +14,13 @@ import torch
 
 import mexit
 from mexit import (
+    backbones,
     cascade,
     combined,
     cost_weighted_policy,
+    deployment,
+    devices,
+    exercises,
     freezeout,
     gates,
     gradients,
@@ -24,15 +28,20 @@ from mexit import (
     information,
     layerwise,
     local,
+    patience,
     placement,
     policies,
+    policy_comparison,
     runs,
     schemes,
     separate,
+    speed,
     tier_training,
     tiers,
     timing,
+    train,
     transformer,
+    zero_time_waste,
 )
 from mexit.widgets import plane
 
@@ -1406,6 +1415,15 @@ MODULES = (
     timing,
     tier_training,
     cost_weighted_policy,
+    deployment,
+    speed,
+    exercises,
+    backbones,
+    devices,
+    train,
+    patience,
+    zero_time_waste,
+    policy_comparison,
 )
 EXEMPT = {
     # result records: built by the package from validated inputs, they hold outputs
@@ -1415,6 +1433,8 @@ EXEMPT = {
     "TuneResult",
     "Speedup",
     "ABTiming",
+    "DeployResult",
+    "DeploySpeedup",
     "TierTraining",
     "Stage",
     "TierSystem",
@@ -1424,6 +1444,8 @@ EXEMPT = {
     "GatedOutputs",
     "TierRunError",  # an exception class
     "free_port",  # takes no argument
+    "checkers",  # exercises.checkers(): takes no argument
+    "available_devices",  # takes no argument
 }
 ELSEWHERE = {"policy_exits": 4}  # bad-input cases already in tests/test_policies.py
 

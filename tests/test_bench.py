@@ -1,5 +1,8 @@
 """The benchmark's helpers compute what they claim (speed itself is never asserted)."""
 
+import json
+from pathlib import Path
+
 import torch
 
 import mexit
@@ -53,6 +56,24 @@ def test_time_ab_interleaves_and_reports_the_ratio_of_each_pair():
     assert 2.0 < t.ratio < 6.0 and t.threads == 1
 
 
+def test_time_ab_on_the_cpu_clock_leaves_out_time_spent_waiting():
+    import time
+
+    def wait():
+        time.sleep(0.006)
+
+    def spin():
+        end = time.perf_counter() + 0.002
+        while time.perf_counter() < end:
+            pass
+
+    wall = mexit.timing.time_ab(wait, spin, repeats=3, warmup=0, threads=1)
+    cpu = mexit.timing.time_ab(wait, spin, repeats=3, warmup=0, threads=1, clock="cpu")
+    assert wall.seconds_a > wall.seconds_b and wall.clock == "wall"
+    assert cpu.seconds_a < cpu.seconds_b and cpu.clock == "cpu"
+    assert "cpu time" in str(cpu) and "cpu time" not in str(wall)
+
+
 def test_every_explorer_of_the_package_is_benchmarked(make_cnn):
     model = make_cnn()
     x = torch.randn(30, 1, 16)
@@ -67,51 +88,138 @@ def test_every_explorer_of_the_package_is_benchmarked(make_cnn):
         assert 0.0 <= r["accuracy"] <= 1.0
 
 
+RESULTS = {
+    "machine": {
+        "cpu": "Test CPU",
+        "cores": 2,
+        "threads": 1,
+        "torch": "x",
+        "commit": "abc1234",
+        "load_average": 3.25,
+        "clock": "cpu",
+    },
+    "early_exit": [
+        dict(
+            accuracy_loss_target=0.005,
+            beta=0.465,
+            batch_size=64,
+            inputs=1000,
+            accuracy=0.962,
+            predicted_speedup=2.13,
+            form="deploy",
+            full_ms=27.6,
+            early_exit_ms=45.0,
+            realized_speedup=0.61,
+            realized_low=0.55,
+            realized_high=0.7,
+            realized_over_predicted=0.29,
+        )
+    ],
+    "width_sweep": [
+        dict(
+            multiplier=4,
+            kflops_per_input=6906.9,
+            batch_size=1,
+            inputs=64,
+            exit_counts=[0, 16, 41, 7],
+            predicted_speedup=2.37,
+            measured_speedup=2.2,
+            measured_low=1.93,
+            measured_high=2.29,
+            measured_over_predicted=0.929,
+            ms_plain=65.5,
+            ms_early_exit=29.7,
+        )
+    ],
+    "policies": [
+        dict(
+            policy="entropy",
+            cost_at_full_accuracy=231100.0,
+            oracle_cost=72600.0,
+            ratio_to_oracle=3.18,
+        )
+    ],
+    "widgets": [
+        dict(widget="ThresholdExplorer", compute_ms=1.04, redraw_ms=12.34),
+        dict(widget="PolicyExplorer", compute_ms=2.0),
+    ],
+    "notebooks": [
+        dict(notebook="00_index.ipynb", seconds=8.23, peak_rss_mb=880.4),
+        dict(notebook="01_model.ipynb", error="boom"),
+    ],
+}
+
+
 def test_markdown_renders_every_row_of_the_results(tmp_path, capsys):
-    results = {
-        "machine": {"cpu": "Test CPU", "cores": 2, "threads": 2, "torch": "x"},
-        "early_exit": [
-            dict(
-                accuracy_loss_target=0.005,
-                beta=0.465,
-                batch_size=64,
-                accuracy=0.962,
-                full_ms=27.6,
-                early_exit_ms=45.0,
-                predicted_speedup=2.13,
-                realized_speedup=0.61,
-                realized_low=0.55,
-                realized_high=0.7,
-                realized_over_predicted=0.29,
-            )
-        ],
-        "policies": [
-            dict(
-                policy="entropy",
-                cost_at_full_accuracy=231100.0,
-                oracle_cost=72600.0,
-                ratio_to_oracle=3.18,
-            )
-        ],
-        "widgets": [
-            dict(widget="ThresholdExplorer", compute_ms=1.04, redraw_ms=12.34),
-            dict(widget="PolicyExplorer", compute_ms=2.0),
-        ],
-        "notebooks": [
-            dict(notebook="00_index.ipynb", seconds=8.23, peak_rss_mb=880.4),
-            dict(notebook="01_model.ipynb", error="boom"),
-        ],
-    }
-    text = bench.markdown(results)
-    assert "Machine: Test CPU, 2 cores" in text
-    assert (
-        "| 0.5 pt | 0.465 | 64 | 96.2 % | 27.6 | 45.0 | 2.13× | 0.61× (0.55–0.70) | 0.29 |" in text
+    text = bench.markdown(RESULTS)
+    assert text.startswith(
+        "Machine: Test CPU, 2 cores, 1 PyTorch thread(s), torch x, commit abc1234, "
+        "load average 3.2 at the start. Timings in CPU time of the timing thread"
     )
+    assert (
+        "| 0.5 pt | 0.465 | 64 | deploy | 96.2 % | 27.6 | 45.0 | 2.13× | 0.61× (0.55–0.70) "
+        "| 0.29 |" in text
+    )
+    assert "| 4 | 6907 | 1 | 2.37× | 2.20× (1.93–2.29) | 0.93 |" in text
     assert "| entropy | 231.1 | 72.6 | 3.18 |" in text
     assert "ThresholdExplorer 1.0 ms" in text
     assert "threshold move (the browser adds its round trip): ThresholdExplorer 12.3 ms." in text
     assert "| 00_index.ipynb | 8.2 | 880 |" in text and "error: boom" in text
+    # one table per section present, in the order of bench.MARKDOWN; absent sections vanish
+    heads = [text.index(w) for w in ("**Early exit", "**FLOPs are not", "**Policies", "**Widg")]
+    assert heads == sorted(heads)
+    partial = bench.markdown({"machine": RESULTS["machine"], "policies": RESULTS["policies"]})
+    assert "**Policies" in partial and "**Early exit" not in partial
     path = tmp_path / "r.json"
-    path.write_text(__import__("json").dumps(results))
+    path.write_text(json.dumps(RESULTS))
     bench.main(["--markdown", str(path)])
     assert capsys.readouterr().out.strip() == text
+
+
+def test_every_section_has_a_rendering_and_a_unique_key():
+    keys = [k for k, _ in bench.SECTIONS + bench.FULL_SECTIONS]
+    assert len(keys) == len(set(keys))
+    assert set(keys) <= set(bench.MARKDOWN)
+
+
+def test_machine_names_the_cpu_threads_and_commit():
+    m = bench.machine(1, "cpu")
+    assert m["clock"] == "cpu" and bench.machine(None)["clock"] == "wall"
+    assert bench.machine(None)["threads"] == torch.get_num_threads()
+    assert m["threads"] == 1 and m["cores"] == __import__("os").cpu_count()
+    assert m["torch"] == torch.__version__ and m["cpu"]
+    import subprocess
+
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=Path(bench.__file__).parent,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    assert m["commit"] == (head or "unknown")
+
+
+def test_bench_rows_say_what_was_timed(make_cnn, make_inputs):
+    """One deploy row and one early_exit_predict row per (loss, batch), on the inputs named,
+    with the accuracy and predicted speedup of the policy at that threshold."""
+    model = make_cnn(scale=6.0)
+    x = make_inputs(40, (1, 16))
+    labels = mexit.exit_probs(model, x)[-1].argmax(-1)  # the final exit is always right
+    costs = mexit.measure_costs(model, (1, 16))
+    rows = bench.bench_early_exit(
+        model, costs, x, labels, batch_sizes=(1, 16), losses=(0.0, 0.1), repeats=3
+    )
+    assert [(r["accuracy_loss_target"], r["batch_size"], r["form"]) for r in rows] == [
+        (loss, bs, form)
+        for loss in (0.0, 0.1)
+        for bs in (1, 16)
+        for form in ("deploy", "early_exit_predict")
+    ]
+    probs = mexit.exit_probs(model, x)
+    for r in rows:
+        beta = mexit.policies.threshold_for_loss(probs, labels, r["accuracy_loss_target"])
+        policy = mexit.evaluate_policy(probs, labels, beta, Gamma=costs.Gamma(model.exits))
+        assert r["beta"] == beta and r["inputs"] == 40
+        assert abs(r["accuracy"] - policy.accuracy) < 1e-12
+        assert abs(r["predicted_speedup"] - costs.full / policy.mean_flops) < 1e-9
+        assert r["realized_low"] <= r["realized_speedup"] <= r["realized_high"]
