@@ -298,12 +298,32 @@ def every_widget(model, costs: CostProfile, probs, labels, input_shape=(1, 40)) 
     }
 
 
+def _redraw_ms(w, repeats: int) -> float | None:
+    """Median in-process compute + redraw of a live explorer after a threshold move (the
+    figure updated in place and encoded); None for an explorer without a live view."""
+    if not w.live or "threshold" not in w.controls:
+        return None
+    w.widget()
+    slider, times = w.controls["threshold"], []
+    start = slider.value
+    for k in range(max(repeats, 3)):
+        slider.value = round(slider.min + (0.2 + 0.6 * (k % 2)) * (slider.max - slider.min), 2)
+        times.append(w.last_redraw_ms)
+    slider.value = start
+    return sorted(times)[len(times) // 2]
+
+
 def bench_widgets(model, costs, probs, labels, repeats: int) -> list[dict]:
-    """Median `compute()` latency of every explorer at its current control values."""
-    return [
-        {"widget": name, "compute_ms": 1e3 * median_seconds(w.result, repeats)}
-        for name, w in every_widget(model, costs, probs, labels).items()
-    ]
+    """Median `compute()` latency of every explorer at its current control values, and of
+    compute + redraw of its live figure after a threshold move."""
+    rows = []
+    for name, w in every_widget(model, costs, probs, labels).items():
+        row = {"widget": name, "compute_ms": 1e3 * median_seconds(w.result, repeats)}
+        redraw = _redraw_ms(w, repeats)
+        if redraw is not None:
+            row["redraw_ms"] = redraw
+        rows.append(row)
+    return rows
 
 
 _RUN_NOTEBOOK = """
@@ -473,7 +493,16 @@ def _md_policy_comparison(rows: list[dict]) -> list[str]:
 
 def _md_widgets(rows: list[dict]) -> list[str]:
     widgets = ", ".join(f"{r['widget']} {r['compute_ms']:.1f} ms" for r in rows)
-    return [f"**Widgets** — median `compute()` time: {widgets}."]
+    out = [f"**Widgets** — median `compute()` time: {widgets}."]
+    redraws = [r for r in rows if "redraw_ms" in r]
+    if redraws:
+        text = ", ".join(f"{r['widget']} {r['redraw_ms']:.1f} ms" for r in redraws)
+        out += [
+            "",
+            "**Explorers** — median compute + redraw of the live figure in the kernel after a "
+            f"threshold move (the browser adds its round trip): {text}.",
+        ]
+    return out
 
 
 def _md_notebooks(rows: list[dict]) -> list[str]:

@@ -106,6 +106,15 @@ class DataBundle:
             f"classes={self.num_classes})"
         )
 
+    def __str__(self) -> str:
+        """What `print(data)` shows a reader: the splits, the input shape, the classes."""
+        shown = ", ".join(self.classes[:4]) + (", …" if self.num_classes > 4 else "")
+        return (
+            f"{self.name}: {len(self.y_train)} training, {len(self.y_val)} validation and "
+            f"{len(self.y_test)} test inputs of shape {self.input_shape}; "
+            f"{self.num_classes} classes ({shown})"
+        )
+
 
 # ---------------------------------------------------------------------------
 # Where data lives

@@ -29,7 +29,7 @@ import torch
 
 from ._checks import check_exit_set, check_float, check_int, check_labels, check_probs
 from .cost import CostProfile, cumulative_costs
-from .inference import evaluate_policy, simulate_exits
+from .inference import _check_criterion, _confident, evaluate_policy, simulate_exits
 from .models import MultiExitNet
 from .policies import ACC_TOL, check_target_accuracy
 
@@ -352,6 +352,41 @@ class PlacementSearch:
         return self.meets_target(exits) and s.mean_flops <= self.best.mean_flops + 1e-9
 
 
+def _score_all(probs, labels, costs: CostProfile, threshold: float, criterion: str) -> list:
+    """`evaluate_placement` of every exit set, with the exit test of each head computed once
+    (the same operations, so the same numbers, as scoring each set on its own)."""
+    criterion = _check_criterion(criterion)
+    L, n = costs.num_blocks, len(labels)
+    th = torch.tensor(float(threshold), dtype=probs.dtype, device=probs.device)
+    confident = _confident(probs[:-1], th, criterion)  # (L-1, N): exit test of each head
+    right = probs.argmax(-1) == labels  # (L, N)
+    full = float(costs.full)
+    scores = []
+    for r in range(L):
+        for C in itertools.combinations(range(1, L), r):
+            rows = [e - 1 for e in C]
+            exit_index = torch.full((n,), len(C), dtype=torch.long, device=probs.device)
+            if rows:
+                ok = confident[rows]
+                any_ok = ok.any(0)
+                exit_index[any_ok] = ok.int().argmax(0)[any_ok]
+            positions = torch.tensor(rows + [L - 1], device=probs.device)
+            correct = right[positions].gather(0, exit_index[None]).squeeze(0)
+            Gamma = costs.Gamma(C).double()
+            mean_flops = float(Gamma[exit_index.cpu()].mean())
+            counts = torch.bincount(exit_index.cpu(), minlength=len(C) + 1).tolist()
+            scores.append(
+                PlacementScore(
+                    exits=C,
+                    accuracy=float(correct.float().mean()),
+                    mean_flops=mean_flops,
+                    cost_fraction=mean_flops / full,
+                    exit_fractions=tuple(c / n for c in counts),
+                )
+            )
+    return scores
+
+
 def optimal_placement(
     probs,
     labels,
@@ -370,12 +405,9 @@ def optimal_placement(
     if target_accuracy is not None:
         target_accuracy = check_target_accuracy(target_accuracy)
     threshold = _check_threshold(threshold)
-    L = costs.num_blocks
-    scores = [
-        evaluate_placement(probs, labels, costs, C, threshold, criterion)
-        for r in range(L)
-        for C in itertools.combinations(range(1, L), r)
-    ]
+    probs = _check_block_probs(probs, costs)
+    labels = check_labels(labels, probs.shape[1])
+    scores = _score_all(probs, labels, costs, threshold, criterion)
     feasible = [
         s for s in scores if target_accuracy is None or s.accuracy >= target_accuracy - ACC_TOL
     ]

@@ -43,6 +43,7 @@ from mexit import (
     transformer,
     zero_time_waste,
 )
+from mexit.widgets import plane
 
 with mexit.checkpoints.preserved_rng():  # tiny fixtures, without moving the global RNG
     mexit.seed_everything(0)
@@ -1395,6 +1396,7 @@ def test_bad_input_raises_a_clear_error(fn, kwargs, exc, words, tmp_path):
 
 
 MODULES = (
+    plane,
     placement,
     policies,
     gates,

@@ -187,7 +187,10 @@ RESULTS = {
             test_read_ratio=3.1,
         ),
     ],
-    "widgets": [dict(widget="ThresholdExplorer", compute_ms=1.04)],
+    "widgets": [
+        dict(widget="ThresholdExplorer", compute_ms=1.04, redraw_ms=12.34),
+        dict(widget="PolicyExplorer", compute_ms=2.0),
+    ],
     "notebooks": [
         dict(notebook="00_index.ipynb", seconds=8.23, peak_rss_mb=880.4),
         dict(notebook="01_model.ipynb", error="boom"),
@@ -215,6 +218,7 @@ def test_markdown_renders_every_row_of_the_results(tmp_path, capsys):
     )
     assert "| entropy | 231.1 | 72.6 | 3.18 |" in text
     assert "ThresholdExplorer 1.0 ms" in text
+    assert "threshold move (the browser adds its round trip): ThresholdExplorer 12.3 ms." in text
     assert "| 00_index.ipynb | 8.2 | 880 |" in text and "error: boom" in text
     # one table per section present, in the order of bench.MARKDOWN; absent sections vanish
     heads = [text.index(w) for w in ("**Early exit", "**FLOPs are not", "**Policies", "**Widg")]

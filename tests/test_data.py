@@ -473,3 +473,17 @@ def test_load_dataset_unknown_name_lists_known_names():
         assert known in str(info.value)
     with pytest.raises(TypeError, match="name"):
         load_dataset(None)
+
+
+def test_print_of_a_bundle_reads_as_a_sentence():
+    import torch
+
+    from mexit.data import DataBundle
+
+    x, y = torch.zeros(6, 1, 3), torch.tensor([0, 1, 2, 0, 1, 2])
+    b = DataBundle("toy", x, y, x[:3], y[:3], x[:3], y[:3], ("a", "b", "c"), (1, 3))
+    text = str(b)
+    assert text == (
+        "toy: 6 training, 3 validation and 3 test inputs of shape (1, 3); 3 classes (a, b, c)"
+    )
+    assert "DataBundle(" not in text and repr(b).startswith("DataBundle(")

@@ -288,3 +288,19 @@ def test_figures_draw(make_probs):
     assert list(table["method"]) == ["SDN reaches", "exhaustive optimum"]
     assert plot_placement_search(search, table).axes[0].get_xlabel().startswith("mean cost")
     assert plot_cost_profile(costs).axes[0].get_ylabel() == "cost (kFLOPs)"
+
+
+@pytest.mark.parametrize("criterion", ["entropy", "max_probability"])
+def test_optimal_placement_scores_every_set_as_evaluate_placement_does(make_probs, criterion):
+    """The search computes each head's exit test once; every set's score must equal scoring
+    that set on its own (`evaluate_placement`), exactly."""
+
+    probs, labels = make_probs(E=5, N=300, K=4, seed=3, spread=2.0)
+    costs = CostProfile(gamma_f=(40, 70, 70, 90, 60), gamma_c={1: 9, 2: 5, 3: 12, 4: 3, 5: 7})
+    for threshold in (0.0, 0.35, 0.8, 1.0):
+        search = optimal_placement(probs, labels, costs, threshold, None, criterion)
+        sets = [C for r in range(5) for C in itertools.combinations(range(1, 5), r)]
+        assert [s.exits for s in search.scores] == sets
+        for s in search.scores:
+            alone = evaluate_placement(probs, labels, costs, s.exits, threshold, criterion)
+            assert s == alone

@@ -283,3 +283,15 @@ def test_accuracy_at_reads_the_curve_at_equal_cost(make_probs):
         curve.accuracy_at(-0.1)
     with pytest.raises(TypeError, match=r"^cost_fraction must"):
         curve.accuracy_at("half")
+
+
+def test_curve_exits_for_many_thresholds_match_exits_from_scores_one_by_one():
+    from mexit.policies import _exits_for_thresholds, exits_from_scores
+
+    g = torch.Generator().manual_seed(5)
+    scores = torch.rand(4, 200, generator=g, dtype=torch.float64)
+    scores[1, :20] = scores[2, :20]  # ties between exits: the first one wins
+    score_t = torch.cat([torch.tensor([2.0, -1.0], dtype=torch.float64), scores[:, :30].flatten()])
+    many = _exits_for_thresholds(scores, score_t)
+    for p, t in enumerate(score_t):
+        assert torch.equal(many[p], exits_from_scores(scores, t))

@@ -17,7 +17,7 @@ import torch
 from IPython.display import display
 
 from ..policies import accuracy_cost_curve, oracle_curve
-from .plane import ExitHistogram, LiveFigure, Plane
+from .plane import ExitHistogram, LiveFigure, Plane, _style
 
 CRITERION_OPTIONS = [
     ("entropy ≤ β (eq. 11)", "entropy"),
@@ -128,7 +128,8 @@ class Explorer:
             raise NotImplementedError
         saved = dict(self.__dict__)
         try:
-            view = self.view = self.build_view()
+            with _style():
+                view = self.view = self.build_view()
             self.draw(result)
             view.render()
         finally:
@@ -201,13 +202,18 @@ class Explorer:
 
     def show(self) -> widgets.Widget:
         """Display the controls, the live figure and the numbers in the notebook."""
+        box = self.widget()
+        display(box)
+        return box
+
+    def widget(self) -> widgets.Widget:
+        """The explorer's box (controls, live figure, numbers), drawn once, not displayed."""
         if not self.live:  # no live view: re-plot into an Output on every change
             out = widgets.interactive_output(self._render, self.controls)
-            box = widgets.VBox([self.layout(), out])
-            display(box)
-            return box
+            return widgets.VBox([self.layout(), out])
         if self.view is None:
-            self.view = self.build_view()
+            with _style():
+                self.view = self.build_view()
             self.text = widgets.HTML()
             self.text.add_class("mexit-summary")
             for c in self.controls.values():
@@ -218,7 +224,6 @@ class Explorer:
         )
         box = widgets.VBox([self.layout(), self.view.image, self.text, caption])
         box.add_class("mexit-explorer")
-        display(box)
         return box
 
     # -- the main trade-off view: exit histogram beside the accuracy-cost plane ----------
@@ -258,7 +263,7 @@ class Explorer:
         self.histogram = ExitHistogram(view.axes[0], view, exits)
         self.plane = Plane(view.axes[-1], view, **({} if title is None else {"title": title}))
         self._family_key = None
-        right = {2: 0.8, 3: 0.84, 4: 0.86}.get(ncols, 0.86)
+        right = {2: 0.79, 3: 0.81, 4: 0.84}.get(ncols, 0.84)
         view.fig.subplots_adjust(left=0.06, right=right, bottom=0.17, top=0.9, wspace=0.32)
         return view
 

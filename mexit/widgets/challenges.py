@@ -86,12 +86,13 @@ class BackboneExplorer(Explorer):
             costs.Gamma(exits),
             costs.full,
             self.criterion,
-            "this backbone, threshold swept",
+            "threshold swept",
         )
 
     def build_view(self):
         first = next(iter(self.runs.values()))
         view = self.tradeoff_view(first[3])
+        view.animate(view.axes[0].title)
         self._backbone_shown = None
         return view
 
@@ -99,7 +100,8 @@ class BackboneExplorer(Explorer):
         if result["backbone"] != self._backbone_shown:
             if tuple(result["exits"]) != self.histogram.exits:
                 self.histogram.set_exits(result["exits"])
-            self.histogram.ax.set_title(f"where the inputs leave ({result['backbone']})")
-            self.view.invalidate()
+            self.histogram.ax.set_title(
+                f"where the inputs leave ({result['backbone']})", fontsize=9.5
+            )
             self._backbone_shown = result["backbone"]
         self.draw_tradeoff(result, result["exit_counts"])

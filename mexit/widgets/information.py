@@ -54,7 +54,7 @@ class InformationExplorer(Explorer):
         }
         self.beta = widgets.Dropdown(
             options=[(f"{b:g}", b) for b in self.betas],
-            description="trained with IB weight β_IB",
+            description="trained with IB weight β(IB), eq. 15",
             style={"description_width": "initial"},
             layout=widgets.Layout(width="auto"),
         )
@@ -101,7 +101,7 @@ class InformationExplorer(Explorer):
             for e, p, a in zip(result["exits"], result["plane"], result["exit_accuracy"])
         )
         return (
-            f"β_IB = {result['beta']:g}; {THRESHOLD_LABELS['entropy']} = "
+            f"β(IB) = {result['beta']:g}; {THRESHOLD_LABELS['entropy']} = "
             f"{result['threshold']:.2f}\n" + super().summary(result) + "\n" + parts
         )
 
@@ -116,7 +116,7 @@ class InformationExplorer(Explorer):
             costs.Gamma(exits),
             costs.full,
             "entropy",
-            "this run, these exits, β swept",
+            "these exits, β swept",
         )
 
     def build_view(self):
@@ -125,18 +125,19 @@ class InformationExplorer(Explorer):
         self._runs = {}
         for b in self.betas:
             xs, ys = zip(*self.planes[b])
-            (self._runs[b],) = ax.plot(xs, ys, "o-", ms=3, lw=1, label=f"β_IB = {b:g}")
+            (self._runs[b],) = ax.plot(xs, ys, "o-", ms=3, lw=1, label=rf"$\beta_{{IB}}$ = {b:g}")
         (self._placed,) = ax.plot([], [], "r*", ms=12, label="exits kept (this run)")
         view.animate(self._placed)
         ax.set(
-            xlabel="I(X; T) (bits, upper bound)",
-            ylabel="I(T; Y) (bits, estimate)",
+            xlabel=r"$I(X; T)$ (bits, upper bound)",
+            ylabel=r"$I(T; Y)$ (bits, estimate)",
             title="information plane, one point per layer",
         )
         ax.title.set_fontsize(9)
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3, fontsize=7, frameon=False)
         view.resize(12.5, 3.7)
         view.fig.subplots_adjust(bottom=0.36)
+        view.animate(*self._runs.values())
         self._beta_shown = None
         return view
 
@@ -145,7 +146,6 @@ class InformationExplorer(Explorer):
             for b, line in self._runs.items():
                 line.set_alpha(1.0 if b == result["beta"] else 0.25)
             self._beta_shown = result["beta"]
-            self.view.invalidate()
         xs, ys = zip(*result["plane"])
         self._placed.set_data(xs, ys)
         counts, on = self.spread(self.exits, result["exits"], result["exit_counts"])

@@ -115,17 +115,21 @@ class FeedbackExplorer(Explorer):
             costs.Gamma(exits),
             costs.full,
             self.criterion,
-            "this run, these exits, threshold swept",
+            "these exits, threshold swept",
         )
 
     def build_view(self):
         view = self.tradeoff_view(self.exits, extra=1)
         ax = view.axes[1]
         x = np.arange(len(self.exits))
-        self._alone = list(ax.bar(x, np.zeros(len(x)), color="tab:blue", label="this run"))
+        self._alone = list(
+            ax.bar(x, np.zeros(len(x)), color="tab:blue", alpha=0.45, label="this run")
+        )
         styles = ["o:", "s:", "^:", "v:", "d:"]
-        for k, (name, accs) in enumerate(self.exit_accuracy.items()):
-            ax.plot(x, [100 * a for a in accs], styles[k % 5], ms=4, label=name, lw=1)
+        self._runs = [
+            ax.plot(x, [100 * a for a in accs], styles[k % 5], ms=4, label=name, lw=1.2)[0]
+            for k, (name, accs) in enumerate(self.exit_accuracy.items())
+        ]
         ax.axhline(
             100 / next(iter(self.probs.values())).shape[-1],
             color="gray",
@@ -133,7 +137,8 @@ class FeedbackExplorer(Explorer):
             ls="--",
             label="chance",
         )
-        ax.set_xticks(x, [f"exit {e}" for e in self.exits])
+        ax.set_xticks(x, [str(e) for e in self.exits])
+        ax.set_xlabel("exit (block)")
         ax.set(ylim=(0, 100), ylabel="test accuracy (%)", title="each exit alone")
         ax.title.set_fontsize(10)
         # the key sits under the figure, never over the bars
@@ -142,6 +147,7 @@ class FeedbackExplorer(Explorer):
         )
         view.resize(12.5, 3.8)
         view.fig.subplots_adjust(bottom=0.4)
+        view.animate(*self._alone, *self._runs, ax.title)  # the runs' lines over the bars
         self._shown = None
         return view
 
@@ -154,5 +160,4 @@ class FeedbackExplorer(Explorer):
                 bar.set_color("tab:blue" if o else "lightgray")
             self.view.axes[1].set_title(f"each exit alone (bars: {result['mode']})", fontsize=9)
             self._shown = state
-            self.view.invalidate()
         self.draw_tradeoff(result, counts, on)

@@ -101,9 +101,11 @@ class PlacementExplorer(Explorer):
         ax = view.axes[1]
         x = np.arange(len(self.exits))
         self._alone = ax.bar(x, [100 * a for a in self.accuracy_per_exit], color="tab:blue")
-        ax.set_xticks(x, [f"exit {e}" for e in self.exits])
+        ax.set_xticks(x, [str(e) for e in self.exits])
+        ax.set_xlabel("exit (block)")
         ax.set(ylim=(0, 100), ylabel="test accuracy (%)", title="each exit alone")
         ax.title.set_fontsize(10)
+        view.animate(*self._alone)  # recoloured by the toggles: blitted
         self._alone_on = None
         return view
 
@@ -113,5 +115,4 @@ class PlacementExplorer(Explorer):
             for bar, o in zip(self._alone, on):
                 bar.set_color("tab:blue" if o else "lightgray")
             self._alone_on = on
-            self.view.invalidate()
         self.draw_tradeoff(result, counts, on)

@@ -20,8 +20,10 @@ import io
 import math
 import time
 from collections.abc import Sequence
+from contextlib import contextmanager
 
 import ipywidgets as widgets
+import matplotlib as mpl
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -29,7 +31,16 @@ from PIL import Image
 
 from .._checks import check_float, check_int
 
-PLAIN_LABEL = "plain network = 100 %\n(more: early heads' extra FLOPs)"
+PLAIN_LABEL = "plain network (100 %)"
+# the live figures look the same whatever style a notebook set for its own figures
+STYLE = {"font.size": 8.5, "axes.titlesize": 9.5, "axes.labelsize": 8.5, "legend.fontsize": 7.5}
+
+
+@contextmanager
+def _style():
+    """Matplotlib's default style with the explorers' font sizes (around building a view)."""
+    with mpl.style.context("default"), mpl.rc_context(STYLE):
+        yield
 
 
 class LiveFigure:
@@ -49,9 +60,10 @@ class LiveFigure:
             raise ValueError(f"figsize must be (width, height) in inches > 0, got {figsize!r}")
         if width_ratios is not None and len(width_ratios) != ncols:
             raise ValueError(f"width_ratios must give {ncols} widths, got {width_ratios!r}")
-        self.fig = Figure(figsize=tuple(figsize), dpi=dpi)
-        self.canvas = FigureCanvasAgg(self.fig)
-        axes = self.fig.subplots(1, ncols, width_ratios=width_ratios)
+        with _style():
+            self.fig = Figure(figsize=tuple(figsize), dpi=dpi)
+            self.canvas = FigureCanvasAgg(self.fig)
+            axes = self.fig.subplots(1, ncols, width_ratios=width_ratios)
         self.axes = list(np.atleast_1d(axes))
         width, height = self.canvas.get_width_height()
         self.image = widgets.Image(
@@ -148,6 +160,9 @@ class Plane:
             raise TypeError(f"live must be a LiveFigure, got {type(live).__name__}")
         if ax not in live.axes:
             raise ValueError("ax must be one of live.axes")
+        for name, value in (("family_label", family_label), ("point_label", point_label)):
+            if not isinstance(value, str):
+                raise TypeError(f"{name} must be a string, got {type(value).__name__}")
         self.ax, self.live = ax, live
         ax.set(
             xlabel="mean cost (% of the plain network)",
@@ -156,7 +171,7 @@ class Plane:
         )
         ax.title.set_fontsize(10)
         ax.grid(alpha=0.3, lw=0.5)
-        self.plain = ax.axvline(100, color="gray", lw=1, ls=":", label=PLAIN_LABEL)
+        self.plain = ax.axvline(100, color="0.55", lw=1, ls="-.", label=PLAIN_LABEL)
         (self.family,) = ax.plot([], [], "-", color="tab:blue", lw=1.5, label=family_label)
         (self.oracle,) = ax.plot([], [], "--", color="black", lw=1, label="oracle (least cost)")
         (self.point,) = ax.plot(
@@ -164,7 +179,8 @@ class Plane:
         )
         self.extra: dict = {}
         self._xlim, self._ylim = (0.0, 105.0), None
-        live.animate(self.point)
+        # curves are animated too: a new curve (criterion, placement) is a blit, not a redraw
+        live.animate(self.family, self.oracle, self.point)
         self._legend()
 
     def _legend(self) -> None:
@@ -173,7 +189,7 @@ class Plane:
 
     def add_point(self, name: str, label: str, **style):
         """A second moving marker (e.g. another policy at the same controls)."""
-        (artist,) = self.ax.plot([], [], label=label, zorder=5, **style)
+        (artist,) = self.ax.plot([], [], label=label, zorder=5, **({"ls": "none"} | style))
         self.extra[name] = artist
         self.live.animate(artist)
         self._legend()
@@ -183,6 +199,7 @@ class Plane:
         """A second curve (e.g. a reference policy), set with `set_curves(**{name: ...})`."""
         (artist,) = self.ax.plot([], [], label=label, **style)
         self.extra[name] = artist
+        self.live.animate(artist)
         self._legend()
         return artist
 
@@ -210,7 +227,8 @@ class Plane:
 
     def set_curves(self, family=None, oracle=None, family_label: str | None = None, **extra):
         """New curves (a `mexit.policies.Curve` or (cost fractions, accuracies)); None hides
-        one. `extra`: curves added by `add_curve`, by name. Triggers one full redraw."""
+        one. `extra`: curves added by `add_curve`, by name. A full redraw only if the limits
+        grow or the legend changes."""
         for artist, curve, name in [
             (self.family, family, "family"),
             (self.oracle, oracle, "oracle"),
@@ -227,7 +245,7 @@ class Plane:
         if family_label is not None and family_label != self.family.get_label():
             self.family.set_label(family_label)
             self._legend()
-        self.live.invalidate()
+            self.live.invalidate()
 
     def move(self, cost_fraction: float, accuracy: float, name: str | None = None) -> None:
         """Put the operating point (or the extra point `name`) at this cost and accuracy."""
@@ -252,6 +270,8 @@ class ExitHistogram:
     ):
         if not isinstance(live, LiveFigure):
             raise TypeError(f"live must be a LiveFigure, got {type(live).__name__}")
+        if ax not in live.axes:
+            raise ValueError("ax must be one of live.axes")
         self.exits = tuple(exits)
         if not self.exits:
             raise ValueError("exits must name at least one exit")
@@ -268,7 +288,8 @@ class ExitHistogram:
     def _make_bars(self) -> None:
         x = np.arange(len(self.exits))
         self.bars = list(self.ax.bar(x, np.zeros(len(x)), color=self.colors, width=0.7))
-        self.ax.set_xticks(x, [f"exit {e}" for e in self.exits])
+        self.ax.set_xticks(x, [str(e) for e in self.exits])
+        self.ax.set_xlabel("exit (block)")
         self.ax.set_xlim(-0.6, len(x) - 0.4)
         self.live.animate(*self.bars)
 

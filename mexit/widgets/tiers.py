@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 import numpy as np
 from matplotlib.patches import Patch
+from matplotlib.ticker import NullFormatter
 
 from .._checks import check_labels, check_probs
 from ..cost import CostProfile
@@ -173,9 +174,31 @@ class TierExplorer(Explorer):
         view = self.tradeoff_view(self.exits, extra=1, title="accuracy vs cost in FLOPs")
         ax = view.axes[1]
         x = np.arange(len(self.exits))
-        self._latency_bars = list(ax.bar(x, np.zeros(len(x)), color="tab:gray"))
-        ax.set_xticks(x, [f"exit {e}" for e in self.exits])
-        ax.set(ylabel="ms if answered here", title="latency of an input leaving at each exit")
+        self._latency_bars = list(ax.bar(x, np.ones(len(x)), color="tab:gray"))
+        ax.set_xticks(x, [str(e) for e in self.exits])
+        ax.set_xlabel("exit (block)")
+        ax.set(ylabel="ms if answered here (log)", title="latency of an input leaving at each exit")
+        # fixed log limits covering the sliders' extremes and every placement: never rescales
+        ms = []
+        for bandwidth, latency in (
+            (10**self.bandwidth.max, self.latency.min),
+            (10**self.bandwidth.min, self.latency.max),
+        ):
+            for r in evaluate_placements(
+                self.probs,
+                self.labels,
+                0.5,
+                self.costs,
+                self.exits,
+                self.h_bytes,
+                self.system_at(bandwidth, latency),
+                self.placements,
+            ):
+                ms += [1e3 * v for v in r.latency_per_exit if v > 0]
+        ax.set_yscale("log")
+        ax.set_ylim(0.5 * min(ms), 2 * max(ms))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        view.animate(*self._latency_bars)
         ax.title.set_fontsize(9)
         n = self.system.num_tiers
         key = [
@@ -199,13 +222,10 @@ class TierExplorer(Explorer):
     def draw(self, result: dict) -> None:
         colors = self._colors(result["placement"])
         link = (result["bandwidth"], result["latency"], tuple(result["placement"]))
-        if link != self._link:  # the latency panel changes: full redraw
-            ax = self.view.axes[1]
+        if link != self._link:  # the latency panel changes (its bars are blitted)
             for bar, v, c in zip(self._latency_bars, result["latency_per_exit_ms"], colors):
                 bar.set_height(v)
                 bar.set_color(c)
-            ax.set_ylim(0, 1.1 * max(max(result["latency_per_exit_ms"]), 1e-3))
             self._link = link
-            self.view.invalidate()
         self.histogram.update(result["exit_counts"], colors=colors)
         self.draw_tradeoff(result, result["exit_counts"])

@@ -27,7 +27,8 @@ def _alone_panel(ax, exits, accuracy, title="each exit alone"):
     """Bars of each exit's accuracy alone on `ax`; returns the bars (recoloured on toggles)."""
     x = np.arange(len(exits))
     bars = ax.bar(x, [100 * a for a in accuracy], color="tab:blue")
-    ax.set_xticks(x, [f"exit {e}" for e in exits])
+    ax.set_xticks(x, [str(e) for e in exits])
+    ax.set_xlabel("exit (block)")
     ax.set(ylim=(0, 100), ylabel="test accuracy (%)", title=title)
     ax.title.set_fontsize(10)
     return list(bars)
@@ -99,11 +100,12 @@ class SchemeExplorer(Explorer):
 
     def family(self, result: dict):
         key, *rest, label = self.by_scheme[result["scheme"]].family(result)
-        return ((result["scheme"], key), *rest, f"{result['scheme']}, {label}")
+        return ((result["scheme"], key), *rest, label)
 
     def build_view(self):
         view = self.tradeoff_view(self.exits, extra=1)
         self._alone = _alone_panel(view.axes[1], self.exits, [0.0] * len(self.exits))
+        view.animate(*self._alone, view.axes[1].title)
         self._shown = None
         return view
 
@@ -114,9 +116,8 @@ class SchemeExplorer(Explorer):
             for bar, a, o in zip(self._alone, result["accuracy_per_exit"], on):
                 bar.set_height(100 * a)
                 bar.set_color("tab:blue" if o else "lightgray")
-            self.view.axes[1].set_title(f"each exit alone ({result['scheme']})")
+            self.view.axes[1].set_title(f"each exit alone ({result['scheme']})", fontsize=9.5)
             self._shown = state
-            self.view.invalidate()
         self.draw_tradeoff(result, counts, on)
 
 
@@ -200,7 +201,7 @@ class StagesExplorer(Explorer):
             Gamma,
             self.costs.full,
             "entropy",
-            "layer-wise, these exits, β swept",
+            "layer-wise, β swept",
         )
 
     def build_view(self):
@@ -218,11 +219,13 @@ class StagesExplorer(Explorer):
             self.plane.add_point(
                 "joint", "joint twin, same exits and β", marker="s", color="tab:orange", ms=7
             )
-        ax.set_xticks(x, [f"exit {e}" for e in range(1, L + 1)])
+        ax.set_xticks(x, [str(e) for e in range(1, L + 1)])
+        ax.set_xlabel("exit (block)")
         ax.set(ylim=(0, 128), ylabel="test accuracy (%)", title="each exit alone")
         ax.set_yticks([0, 25, 50, 75, 100])
         ax.title.set_fontsize(10)
         ax.legend(loc="upper center", ncol=2, fontsize=7.5, frameon=False)  # above the bars
+        view.animate(*self._alone)
         self._shown = None
         return view
 
@@ -233,7 +236,6 @@ class StagesExplorer(Explorer):
             for bar, o in zip(self._alone, on):
                 bar.set_color("tab:blue" if o else "lightgray")
             self._shown = on
-            self.view.invalidate()
         self.draw_tradeoff(result, counts, on)
         if "reference" in result:
             ref = result["reference"]
@@ -349,6 +351,7 @@ class HeadKindExplorer(Explorer):
     def build_view(self):
         view = self.tradeoff_view(self.exits, extra=1)
         self._alone = _alone_panel(view.axes[1], self.exits, [0.0] * len(self.exits))
+        view.animate(*self._alone)
         self._shown = None
         return view
 
@@ -361,7 +364,6 @@ class HeadKindExplorer(Explorer):
                 bar.set_height(100 * acc.get(e, 0.0))
                 bar.set_color("tab:blue" if o else "lightgray")
             self._shown = state
-            self.view.invalidate()
         self.draw_tradeoff(result, counts, on)
 
     def summary(self, result: dict) -> str:
