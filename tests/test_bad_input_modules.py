@@ -23,6 +23,7 @@ from mexit import (
     graph,
     information,
     layerwise,
+    links,
     local,
     placement,
     policies,
@@ -1404,6 +1405,7 @@ MODULES = (
     timing,
     tier_training,
     cost_weighted_policy,
+    links,
 )
 EXEMPT = {
     # result records: built by the package from validated inputs, they hold outputs
