@@ -83,7 +83,7 @@ def test_voila_page_is_clean_and_its_explorer_right(browser, tmp_path, case):
 
         probe = KernelProbe(kernel_connection_file(tmp_path / "runtime"))
         moves = LATENCY.setdefault(str(case), [])
-        exercise(Explorer(page, probe, case, moves, shots="voila-"))
+        exercise(Explorer(page, probe, case, moves, shots="voila-"), arrows=1)
     finally:
         if probe is not None:
             probe.close()
