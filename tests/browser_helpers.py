@@ -486,7 +486,7 @@ _WATCH_JS = """
 _ARM_JS = "root => { const s = root.__mexit; s.armed = true; s.t0 = s.first = s.last = null; }"
 _STATE_JS = "root => ({...root.__mexit, now: performance.now()})"
 MIN_TRACK = 80  # px: a slider's track a student can drag (the page is 1400 px wide)
-QUIET = 0.6  # s without a mutation after the last one: the redraw is over
+QUIET = 0.4  # s without a mutation after the last one: the redraw is over
 
 
 def watch(root, prefix: str) -> None:
