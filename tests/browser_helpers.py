@@ -319,6 +319,13 @@ def drag_slider(page, slider_locator, fraction: float) -> None:
     page.mouse.up()
 
 
+def report(config, lines) -> None:
+    """Print `lines` to the terminal even while pytest captures output (fixture teardown)."""
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        print("\n".join(lines), flush=True)
+
+
 # -- the kernel's side: what `compute` says at the values the page shows ---------------------
 
 # Sent once to a notebook's kernel (a second client, beside the browser's). Names start with

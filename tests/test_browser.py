@@ -37,6 +37,7 @@ from browser_helpers import (
     browser_context,
     exercise,
     kernel_connection_file,
+    report,
     require_chromium,
     start_lab,
 )
@@ -80,12 +81,6 @@ def test_case_table_names_every_notebook():
 def browser(tmp_path_factory):
     with browser_context(tmp_path_factory.mktemp("chromium-profile")) as context:
         yield context
-
-
-def report(config, lines) -> None:
-    writer = config.pluginmanager.get_plugin("terminalreporter")
-    for line in lines:
-        (writer.write_line if writer else print)(line)
 
 
 @pytest.fixture(scope="module")

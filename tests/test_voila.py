@@ -24,6 +24,7 @@ from browser_helpers import (
     browser_context,
     exercise,
     kernel_connection_file,
+    report,
     start_voila,
 )
 
@@ -40,13 +41,11 @@ def browser(tmp_path_factory, request):
     if TIMES:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         (ARTIFACTS / "voila.json").write_text(json.dumps(TIMES, indent=1) + "\n")
-        writer = request.config.pluginmanager.get_plugin("terminalreporter")
         lines = ["", "Voila, page request → first widget / whole page (target < 5 s):"]
         for name, t in TIMES.items():
             flag = "" if t["first_widget_s"] < 5 else "   ← over 5 s"
             lines.append(f"  {name:36} {t['first_widget_s']:5.1f} s / {t['page_s']:5.1f} s{flag}")
-        for line in lines:
-            (writer.write_line if writer else print)(line)
+        report(request.config, lines)
 
 
 @pytest.mark.parametrize("case", VOILA, ids=lambda c: Path(c.notebook).stem)
