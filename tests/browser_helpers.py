@@ -357,15 +357,39 @@ def _mexit_probe_tag(explorer, prefix):
     print(_mexit_probe_json.dumps(_mexit_probe_spec(explorer)))
 
 
+def _mexit_probe_number(text):
+    """A slider readout as a number: '0.35', '1,000', '2.5e+2', '40%', '3.2k'."""
+    text = text.replace(",", "").replace("\u2212", "-").strip()
+    scale = 1.0
+    if text.endswith("%"):
+        text, scale = text[:-1], 0.01
+    elif text and text[-1] in "kMGmµu":
+        text, scale = text[:-1], {"k": 1e3, "M": 1e6, "G": 1e9, "m": 1e-3}.get(text[-1], 1e-6)
+    return float(text) * scale
+
+
 def _mexit_probe_value(c, shown):
-    """The control value a student sees on the page (`shown`: a readout, label or bool)."""
+    """The control value a student sees on the page (`shown`: a checkbox state, an option's
+    label, or a slider's {readout, position}: the readout, snapped to the slider's grid;
+    the handle's position where the readout is not a number)."""
     import math
 
     if isinstance(shown, bool):
         return shown
-    if hasattr(c, "_options_labels"):  # Dropdown, SelectionSlider, ToggleButtons, ...
+    if isinstance(shown, dict):  # a slider
+        readout, position = shown["readout"], shown["position"]
+        if hasattr(c, "_options_labels"):  # SelectionSlider: the readout is the label
+            return dict(zip(c._options_labels, c._options_values))[readout]
+        try:
+            x = _mexit_probe_number(readout)
+        except ValueError:
+            x = float(position)
+            if hasattr(c, "base"):
+                x = c.base**x
+    elif hasattr(c, "_options_labels"):  # Dropdown, ToggleButtons, RadioButtons
         return dict(zip(c._options_labels, c._options_values))[shown]
-    x = float(shown)
+    else:
+        x = _mexit_probe_number(shown)
     if type(c).__name__.startswith("Int"):
         return int(round(x))
     if hasattr(c, "base"):  # FloatLogSlider: the step is in the exponent
@@ -444,7 +468,11 @@ _READ_JS = """
     const select = el.querySelector('select');
     const box = el.querySelector('input[type=checkbox]');
     const active = el.querySelector('.mod-active, input[type=radio]:checked');
-    if (readout) value = readout.textContent.trim();
+    if (readout) {
+      const handle = el.querySelector('.noUi-handle');
+      value = {readout: readout.textContent.trim(),
+               position: handle ? handle.getAttribute('aria-valuenow') : null};
+    }
     else if (select) value = select.selectedOptions.length ? select.selectedOptions[0].value : null;
     else if (box) value = box.checked;
     else if (el.classList.contains('widget-toggle-button')) {

@@ -220,3 +220,30 @@ def test_run_all_shows_no_error_or_stderr(notebook):
 def test_explorer_shows_what_compute_says(notebook, case):
     explorer = Explorer(notebook.page, notebook.probe, case, LATENCY.setdefault(str(case), []))
     exercise(explorer)
+
+
+def test_probe_reads_page_values_back_into_control_values():
+    """The kernel side of the check, without a browser: what a page shows → control values."""
+    import ipywidgets as w
+    from browser_helpers import PROBE
+
+    ns: dict = {}
+    exec(PROBE, ns)
+    value = ns["_mexit_probe_value"]
+    beta = w.FloatSlider(value=0.35, min=0, max=1, step=0.01)
+    assert value(beta, {"readout": "0.35", "position": "0.35"}) == beta.value
+    assert value(beta, {"readout": "0.70", "position": "0.7"}) == pytest.approx(0.70)
+    log = w.FloatLogSlider(value=1000, base=10, min=1, max=4, step=0.1)
+    assert value(log, {"readout": "1,000", "position": "3"}) == pytest.approx(1000)
+    assert value(log, {"readout": "1.26e+3", "position": "3.1"}) == pytest.approx(10**3.1)
+    assert value(log, {"readout": "fast", "position": "2"}) == pytest.approx(100)  # unparsable
+    stages = w.IntSlider(value=2, min=1, max=4)
+    assert value(stages, {"readout": "3", "position": "3"}) == 3
+    lam = w.SelectionSlider(options=[("0.01", 0.01), ("0.1", 0.1)], value=0.1)
+    assert value(lam, {"readout": "0.01", "position": "0"}) == 0.01
+    mode = w.Dropdown(options=[("local, M learns", "local"), ("backprop", "bp")])
+    assert value(mode, "backprop") == "bp"
+    assert value(w.Checkbox(value=True), False) is False
+    assert ns["_mexit_probe_number"]("40%") == pytest.approx(0.4)
+    with pytest.raises(KeyError):
+        value(mode, "no such option")
