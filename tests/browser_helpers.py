@@ -182,7 +182,10 @@ def start_lab(home: Path, log: Path) -> Server:
     return server
 
 
-def start_voila(notebook: Path, home: Path, log: Path) -> Server:
+def start_voila(notebook: Path, home: Path, log: Path, preheat: bool = False) -> Server:
+    """Voila on `notebook`. preheat: the classroom set-up of README — the notebook runs in a
+    pooled kernel as soon as the server starts, and the first page gets that kernel (no
+    refill afterwards: one page per server here)."""
     port = free_port()
     args = [
         sys.executable,
@@ -195,6 +198,12 @@ def start_voila(notebook: Path, home: Path, log: Path) -> Server:
         "--show_tracebacks=True",
         f"--Voila.connection_dir_root={home / 'runtime'}",  # KernelProbe finds the kernel
     ]
+    if preheat:
+        args += [
+            "--VoilaConfiguration.preheat_kernel=True",
+            "--VoilaConfiguration.default_pool_size=1",
+            "--VoilaKernelManager.fill_delay=86400",
+        ]
     server = Server(args, home, port, log, cwd=notebook.parent)
     try:
         server.wait_ready()
