@@ -1,6 +1,9 @@
-"""Helpers for the real-browser tests (tests/test_browser.py): start JupyterLab or Voila on a
-free local port with fresh config dirs, drive Debian's Chromium through Playwright, and read
-or move an ipywidgets explorer the way a student does.
+"""Helpers for the real-browser tests (tests/test_browser.py, tests/test_voila.py): start
+JupyterLab or Voila on a free local port with fresh config dirs, drive Debian's Chromium
+through Playwright, move an explorer the way a student does (`exercise`), and check after
+each move that the page shows what the notebook's own kernel computes at the values the page
+shows (`Explorer.check`, through a second client of the kernel: `KernelProbe`), timing each
+redraw in the page (`timed`).
 
 Nothing here downloads anything: Playwright drives /usr/bin/chromium (installed by .ci/run),
 never a browser of its own.
@@ -239,81 +242,7 @@ def browser_context(profile_dir: Path):
             context.close()
 
 
-def shutdown_kernels(context, base_url: str) -> list:
-    """Shut every kernel of the server down through its REST API, with the XSRF header
-    taken from the `_xsrf` cookie; returns the kernels still running afterwards."""
-    xsrf = next((c["value"] for c in context.cookies(base_url) if c["name"] == "_xsrf"), "")
-    headers = {"X-XSRFToken": xsrf}
-    for kernel in context.request.get(f"{base_url}/api/kernels").json():
-        r = context.request.delete(f"{base_url}/api/kernels/{kernel['id']}", headers=headers)
-        assert r.status == 204, f"kernel shutdown refused: {r.status} {r.text()}"
-    return context.request.get(f"{base_url}/api/kernels").json()
-
-
 # -- reading and moving a widget ------------------------------------------------------------
-
-_SNAPSHOT_JS = """
-(root, label) => {
-  const sliders = [...root.querySelectorAll('.widget-slider')].filter(
-    s => (s.querySelector('.widget-label') || {}).textContent === label);
-  const out = root.querySelector('.widget-output');
-  const texts = out ? [...out.querySelectorAll('pre')].map(p => p.textContent.trim()) : [];
-  const img = out ? out.querySelector('img') : null;
-  return {
-    readout: sliders.length ? sliders[0].querySelector('.widget-readout').textContent : null,
-    summary: texts.join(' | ') || null,
-    plot: img ? img.getAttribute('src') : null,
-    fresh: img ? img.dataset.seen !== '1' : false,
-    checked: [...root.querySelectorAll('.widget-checkbox input')].map(i => i.checked),
-  };
-}
-"""
-_MARK_JS = "root => root.querySelectorAll('.widget-output img').forEach(i => i.dataset.seen = '1')"
-
-
-def snapshot(root, label: str = "threshold") -> dict:
-    """What a student sees of an explorer: the slider's readout, the text it prints (the
-    accuracy / cost line), the plot (its PNG data URI), whether the plot was redrawn since
-    `mark_seen`, and the checkboxes' states."""
-    return root.evaluate(_SNAPSHOT_JS, label)
-
-
-def mark_seen(root) -> None:
-    """Tag the plot shown now; the explorer replaces the <img> each time it redraws."""
-    root.evaluate(_MARK_JS)
-
-
-def wait_for_redraw(root, label: str = "threshold", value: float | None = None) -> dict:
-    """Poll until the explorer shows a plot drawn after `mark_seen` and its text (and, if
-    given, the slider `label` reads `value`); return the snapshot."""
-    deadline = time.monotonic() + WIDGET_TIMEOUT
-    now = snapshot(root, label)
-    while time.monotonic() < deadline:
-        now = snapshot(root, label)
-        reads = value is None or abs(float(now["readout"]) - value) < 1e-6
-        if now["fresh"] and now["summary"] and reads:
-            return now
-        time.sleep(0.1)
-    raise AssertionError(f"the explorer did not redraw within {WIDGET_TIMEOUT} s: {now}")
-
-
-def wait_for_render(root, label: str = "threshold") -> dict:
-    deadline = time.monotonic() + WIDGET_TIMEOUT
-    while time.monotonic() < deadline:
-        now = snapshot(root, label)
-        if now["summary"] and now["plot"]:
-            return now
-        time.sleep(0.2)
-    raise AssertionError(f"widget never rendered its text and plot: {snapshot(root, label)}")
-
-
-def slider(root, label: str):
-    """The ipywidgets slider whose description is exactly `label`."""
-    page = root if hasattr(root, "goto") else root.page
-    pattern = re.compile(rf"^\s*{re.escape(label)}\s*$")
-    return root.locator(".widget-slider").filter(
-        has=page.locator(".widget-label", has_text=pattern)
-    )
 
 
 def drag_slider(page, slider_locator, fraction: float) -> None:
