@@ -563,7 +563,7 @@ def handle_of(control):
     return control.locator(".noUi-handle").first
 
 
-def exercise(ex: Explorer, arrows: int = 5) -> None:
+def exercise(ex: Explorer, arrows: int = 3) -> None:
     """Move an explorer as a student does, checking the page against `compute` after each
     move: the main slider by mouse (to the far side), by `arrows` arrow keys and by End/Home,
     then the placement control by mouse and back (a checkbox by the Space key, a dropdown by
@@ -587,7 +587,7 @@ def exercise(ex: Explorer, arrows: int = 5) -> None:
     dragged = ex.move("mouse", lambda: drag_slider(page, slider, target))
     assert dragged["controls"][ex.slider] != start["controls"][ex.slider], "the drag did nothing"
 
-    # by keyboard on the focused handle: five arrow steps back toward the middle, then the end
+    # by keyboard on the focused handle: `arrows` arrow steps back toward the middle, then the end
     handle.focus()
     step = -1 if up else 1
     for _ in range(arrows):

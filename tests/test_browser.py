@@ -4,11 +4,12 @@ JupyterLab runs each notebook top to bottom (Run All) in headless Chromium, one 
 time, each in a fresh workspace (so Lab never reopens an earlier notebook in a background tab,
 where Chromium throttles it). After Run All the page must show no traceback and no stderr box.
 Then each explorer of tests/browser_cases.py is moved as a student does — its main slider by
-mouse, by five arrow keys and by End/Home, one placement control by mouse and back by
-keyboard — and after each move the summary the page shows must EQUAL what the notebook's own
-kernel computes at the values the page shows: the slider readouts, checkbox states and
-dropdown labels are read back from the page and `explorer.summary(explorer.compute(**values))`
-runs in the kernel (a second client, tests/browser_helpers.py:KernelProbe).
+mouse, by three arrow keys and by End/Home, one placement control by mouse and back (a
+checkbox by the Space key, a dropdown by mouse) — and after each move the summary the page
+shows must EQUAL what the notebook's own kernel computes at the values the page shows: the
+slider readouts, checkbox states and dropdown labels are read back from the page and
+`explorer.summary(explorer.compute(**values))` runs in the kernel (a second client:
+tests/browser_helpers.py:KernelProbe).
 
 Each move's latency — from the input event to the explorer's last redraw (MutationObserver,
 performance.now()) — is recorded; the median per explorer is printed and written to
