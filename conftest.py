@@ -12,3 +12,31 @@ _spec = importlib.util.spec_from_file_location(
 _guard = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_guard)
 _guard.activate()
+
+
+# What a student sees after Run All (issue 14): no traceback, no warning box, no stderr text.
+# nbval runs every notebook (pyproject's testpaths); a cell that wrote to stderr (a warning, a
+# progress bar, a logging line) or showed an error fails here, with what it showed. The
+# explorers' later redraws are checked in a real browser (tests/test_browser.py).
+import pytest  # noqa: E402
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    outputs = getattr(item, "test_outputs", None)  # set by nbval for each notebook cell
+    if call.when != "call" or not report.passed or not outputs:
+        return
+    shown = [
+        o.get("text") or "\n".join(o.get("traceback", [])) or o.get("ename", "")
+        for o in outputs
+        if o.get("output_type") == "error"
+        or (o.get("output_type") == "stream" and o.get("name") == "stderr")
+    ]
+    if shown:
+        report.outcome = "failed"
+        report.longrepr = (
+            f"{item.name} shows the student stderr / an error (a warning box in JupyterLab):\n"
+            + "\n".join(shown)[:4000]
+        )

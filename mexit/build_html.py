@@ -6,7 +6,9 @@ then export it to HTML with nbconvert.
 
 Executed notebooks are kept in build/executed/. Links between chapters are rewritten to point
 at the HTML pages. Widgets are replaced by what they showed (the explorers' first figure and
-numbers, inlined as static outputs; nothing moves in a static page).
+numbers, inlined as static outputs; nothing moves in a static page). The pages read offline:
+no script comes from the network; MathJax is copied from the jupyter-server-mathjax package
+into build/html/mathjax/ (keep that folder beside the pages when you move them).
 """
 
 from __future__ import annotations
@@ -40,10 +42,16 @@ def inline_widget_outputs(nb) -> int:
 
     def outputs_of(model_id, seen=()):
         model = models.get(model_id, {})
-        if model.get("model_name") == "OutputModel":
-            return list(model["state"].get("outputs", []))
+        kind, state = model.get("model_name"), model.get("state", {})
+        if kind == "OutputModel":
+            return list(state.get("outputs", []))
+        if kind == "ImageModel":  # a live figure: its last picture
+            image = _image_output(model)
+            return [image] if image else []
+        if kind in ("HTMLModel", "HTMLMathModel") and state.get("value"):
+            return [_display({"text/html": state["value"]})]
         found = []
-        for child in model.get("state", {}).get("children", []):
+        for child in state.get("children", []):
             child_id = child.removeprefix("IPY_MODEL_")
             if child_id not in seen:
                 found += outputs_of(child_id, (*seen, model_id))
@@ -74,6 +82,59 @@ def inline_widget_outputs(nb) -> int:
     return replaced
 
 
+def _display(data: dict) -> dict:
+    return {"output_type": "display_data", "metadata": {}, "data": data}
+
+
+def _image_output(model: dict) -> dict | None:
+    """An Image widget's picture (its `value` travels as a base64 buffer) as an output."""
+    fmt = model["state"].get("format", "png")
+    for buffer in model.get("buffers", []):
+        if buffer.get("path") == ["value"] and buffer.get("encoding", "base64") == "base64":
+            mime = {"jpg": "image/jpeg", "jpeg": "image/jpeg"}.get(fmt, f"image/{fmt}")
+            if mime in ("image/png", "image/jpeg"):
+                return _display({mime: buffer["data"]})
+    return None
+
+
+# The lab template, minus what it would fetch from a CDN: require.js (only widgets need it,
+# and the widgets are inlined) and mermaid (no diagrams here); MathJax comes from the
+# jupyter-server-mathjax package, copied next to the pages (offline; see `copy_mathjax`).
+OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+MATHJAX_DIR = "mathjax"
+MATHJAX_URL = f"{MATHJAX_DIR}/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"  # what it ships
+
+
+def copy_mathjax(pages: Path) -> Path:
+    """Copy MathJax (shipped by the jupyter-server-mathjax package) into `pages`/mathjax."""
+    import shutil
+
+    import jupyter_server_mathjax
+
+    source = Path(jupyter_server_mathjax.__file__).parent / "static"
+    if not (source / "MathJax.js").is_file():
+        raise FileNotFoundError(f"jupyter-server-mathjax ships no MathJax.js in {source}")
+    target = Path(pages) / MATHJAX_DIR
+    if not (target / "MathJax.js").is_file():
+        shutil.copytree(source, target, dirs_exist_ok=True)
+    return target
+
+
+def offline_exporter():
+    """An nbconvert HTMLExporter whose pages load no script from the network."""
+    from jinja2 import DictLoader
+    from nbconvert import HTMLExporter
+
+    return HTMLExporter(
+        extra_loaders=[DictLoader({"mexit_offline.html.j2": OFFLINE_TEMPLATE})],
+        template_file="mexit_offline.html.j2",
+        mathjax_url=MATHJAX_URL,
+    )
+
+
 def build_html(notebooks="notebooks", output="build", names=None, timeout=600) -> dict:
     """Execute notebooks and write `output`/html/<name>.html for each.
 
@@ -81,7 +142,6 @@ def build_html(notebooks="notebooks", output="build", names=None, timeout=600) -
     NN_*.ipynb); timeout: seconds allowed per cell. Returns {name: error message or None};
     a notebook that fails still gets its page, showing the error where it happened."""
     import papermill
-    from nbconvert import HTMLExporter
 
     from . import _nbclient_guard
 
@@ -106,7 +166,8 @@ def build_html(notebooks="notebooks", output="build", names=None, timeout=600) -
     executed, pages = Path(output) / "executed", Path(output) / "html"
     executed.mkdir(parents=True, exist_ok=True)
     pages.mkdir(parents=True, exist_ok=True)
-    exporter = HTMLExporter()
+    copy_mathjax(pages)
+    exporter = offline_exporter()
     status = {}
     for path in paths:
         start, error = time.perf_counter(), None

@@ -27,6 +27,7 @@ from mexit import (
     graph,
     information,
     layerwise,
+    links,
     local,
     patience,
     placement,
@@ -1424,6 +1425,7 @@ MODULES = (
     patience,
     zero_time_waste,
     policy_comparison,
+    links,
 )
 EXEMPT = {
     # result records: built by the package from validated inputs, they hold outputs
