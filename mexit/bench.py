@@ -505,6 +505,37 @@ def _md_widgets(rows: list[dict]) -> list[str]:
     return out
 
 
+def _md_browser(browser: dict) -> list[str]:
+    out = []
+    latency = browser.get("latency", {}).get("explorers", {})
+    if latency:
+        out += [
+            "**Explorers in the browser** (`tests/test_browser.py`, JupyterLab in headless "
+            "Chromium): from the input event to the explorer's last redraw, over 7 moves of its "
+            "main slider (target: median < 150 ms):",
+            "",
+            "| explorer (notebook-variable-slider) | median (ms) | fastest–slowest (ms) |",
+            "|---|---|---|",
+        ]
+        for name, r in latency.items():
+            moves = r["moves_ms"]
+            out.append(f"| {name} | {r['median_ms']:.0f} | {min(moves):.0f}–{max(moves):.0f} |")
+    voila = browser.get("voila", {})
+    if voila:
+        out += [
+            "",
+            "**Voila** (`tests/test_voila.py`): the notebook's own run (what a page without a "
+            "pre-heated kernel shows blank) and, with a pre-heated kernel, page request → first "
+            "widget (target < 5 s):",
+            "",
+            "| notebook | notebook run (s) | first widget, pre-heated (s) |",
+            "|---|---|---|",
+        ]
+        for name, r in voila.items():
+            out.append(f"| {name} | {r['notebook_run_s']:.1f} | {r['first_widget_s']:.1f} |")
+    return out
+
+
 def _md_notebooks(rows: list[dict]) -> list[str]:
     out = [
         "**Notebooks** (papermill, cold caches, in order):",
@@ -584,6 +615,7 @@ MARKDOWN: dict[str, Callable[[list[dict]], list[str]]] = {
     "policy_comparison": _md_policy_comparison,
     "widgets": _md_widgets,
     "notebooks": _md_notebooks,
+    "browser": _md_browser,
 }
 
 
@@ -659,6 +691,13 @@ def main(argv=None) -> dict:
         help="print README's tables from a JSON file written by --json, and measure nothing",
     )
     parser.add_argument(
+        "--browser",
+        type=Path,
+        help="with --markdown: also render the browser tests' latency.json and voila.json "
+        "from this folder (artifacts/browser after `pytest tests/test_browser.py "
+        "tests/test_voila.py`)",
+    )
+    parser.add_argument(
         "--threads", type=int, default=1, help="PyTorch threads the timings are pinned to"
     )
     parser.add_argument(
@@ -676,6 +715,12 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     if args.markdown is not None:
         results = json.loads(args.markdown.read_text())
+        if args.browser is not None:
+            results["browser"] = {
+                name: json.loads((args.browser / f"{name}.json").read_text())
+                for name in ("latency", "voila")
+                if (args.browser / f"{name}.json").exists()
+            }
         print(markdown(results))
         return results
     known = [k for k, _ in SECTIONS + FULL_SECTIONS]

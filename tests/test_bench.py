@@ -278,3 +278,32 @@ def test_bench_rows_say_what_was_timed(make_cnn, make_inputs):
         assert abs(r["accuracy"] - policy.accuracy) < 1e-12
         assert abs(r["predicted_speedup"] - costs.full / policy.mean_flops) < 1e-9
         assert r["realized_low"] <= r["realized_speedup"] <= r["realized_high"]
+
+
+def test_markdown_renders_the_browser_tests_numbers(tmp_path, capsys):
+    """--browser DIR adds the browser tests' latency.json and voila.json to README's tables."""
+    browser = tmp_path / "browser"
+    browser.mkdir()
+    (browser / "latency.json").write_text(
+        json.dumps(
+            {
+                "explorers": {
+                    "06_inference-explorer-threshold": dict(
+                        median_ms=61.04, median_first_ms=60.0, moves_ms=[36.2, 61.04, 83.4]
+                    )
+                },
+                "target_median_ms": 150,
+            }
+        )
+    )
+    (browser / "voila.json").write_text(
+        json.dumps({"06_inference.ipynb": dict(notebook_run_s=14.1, first_widget_s=2.52)})
+    )
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"machine": RESULTS["machine"]}))
+    bench.main(["--markdown", str(path), "--browser", str(browser)])
+    text = capsys.readouterr().out
+    assert "| 06_inference-explorer-threshold | 61 | 36–83 |" in text
+    assert "| 06_inference.ipynb | 14.1 | 2.5 |" in text
+    bench.main(["--markdown", str(path)])
+    assert "Explorers in the browser" not in capsys.readouterr().out
