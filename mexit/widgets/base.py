@@ -293,3 +293,37 @@ def exit_bars(ax, exits, fractions, title: str, highlight=None) -> None:
     ax.bar(labels, [100 * f for f in fractions], color=colors)
     ax.set_ylim(0, 100)
     ax.set_title(title)
+
+
+class LinkedThresholds:
+    """Mixin for explorers with one shared threshold slider (`self.threshold`), a "one shared
+    threshold" checkbox (`self.shared`) and per-exit sliders (`self.per_exit`): the per-exit
+    sliders follow the shared one until the student moves one of them, so unticking the box
+    changes no number and what the student set survives mode switches. Call
+    `_link_thresholds()` at the end of `__init__`, before `show()` adds its redraw observers
+    (they must run after the sync, for one redraw per change)."""
+
+    def _link_thresholds(self) -> None:
+        self._linked = True  # per-exit sliders follow the shared one until one is moved
+        self._syncing = False
+        self.threshold.observe(self._on_shared, names="value")
+        self.shared.observe(self._on_shared, names="value")
+        for s in self.per_exit.values():
+            s.observe(self._on_per_exit, names="value")
+
+    def _sync(self) -> None:
+        if self._linked:
+            self._syncing = True
+            try:
+                with self.quiet():
+                    for s in self.per_exit.values():
+                        s.value = self.threshold.value
+            finally:
+                self._syncing = False
+
+    def _on_shared(self, _change) -> None:
+        self._sync()
+
+    def _on_per_exit(self, _change) -> None:
+        if not self._syncing:
+            self._linked = False

@@ -32,7 +32,7 @@ from ..policies import (
 )
 from ..policy_comparison import _sweep
 from ..zero_time_waste import ZeroTimeWaste
-from .base import Explorer, exit_toggles, exits_taken, threshold_slider
+from .base import Explorer, LinkedThresholds, exit_toggles, exits_taken, threshold_slider
 
 # dropdown: what the policy is, and its exit rule in words
 POLICY_OPTIONS = [
@@ -72,7 +72,7 @@ def _per_exit_rule(criterion: str, e) -> str:
     return f"exit {e}: leave if {rule} {sym}{e}"
 
 
-class PolicyExplorer(Explorer):
+class PolicyExplorer(LinkedThresholds, Explorer):
     """Exit policy, its parameter, and (with `costs`) which early exits exist → accuracy,
     cost, exits taken, and the cost of this policy divided by the oracle's at the same
     accuracy with the same exits, on the accuracy–cost plane (the policy's curve, the
@@ -214,14 +214,9 @@ class PolicyExplorer(Explorer):
         # each criterion remembers its own slider values (switching keeps what was set)
         self._mode = mode
         self._memory: dict = {}
-        self._linked = True  # per-exit sliders follow the shared one until one is moved
-        self._syncing = False
         # registered before show()'s redraw observers, so they run first (one redraw)
         self.criterion.observe(self._on_criterion, names="value")
-        self.threshold.observe(self._on_shared, names="value")
-        self.shared.observe(self._on_shared, names="value")
-        for s in self.per_exit.values():
-            s.observe(self._on_per_exit, names="value")
+        self._link_thresholds()
         self._rows: dict = {}
 
     @staticmethod
@@ -249,23 +244,6 @@ class PolicyExplorer(Explorer):
         return dict(sorted(out.items()))
 
     # -- controls ------------------------------------------------------------------------
-    def _sync(self) -> None:
-        if self._linked:
-            self._syncing = True
-            try:
-                with self.quiet():
-                    for s in self.per_exit.values():
-                        s.value = self.threshold.value
-            finally:
-                self._syncing = False
-
-    def _on_shared(self, _change) -> None:
-        self._sync()
-
-    def _on_per_exit(self, _change) -> None:
-        if not self._syncing:
-            self._linked = False
-
     def _on_criterion(self, change) -> None:
         new = change["new"]
         if new not in THRESHOLD_POLICIES or new == self._mode:

@@ -7,7 +7,13 @@ import ipywidgets as widgets
 from .._checks import check_float, check_labels, check_probs
 from ..cost import _check_Gamma
 from ..inference import evaluate_policy
-from .base import CRITERION_OPTIONS, THRESHOLD_LABELS, Explorer, threshold_slider
+from .base import (
+    CRITERION_OPTIONS,
+    THRESHOLD_LABELS,
+    Explorer,
+    LinkedThresholds,
+    threshold_slider,
+)
 
 SYMBOL = {"entropy": ("entropy ≤", "β"), "max_probability": ("max probability ≥", "τ")}
 
@@ -17,7 +23,7 @@ def per_exit_label(criterion: str, e) -> str:
     return f"exit {e}: leave if {rule} {sym}{e}"
 
 
-class ThresholdExplorer(Explorer):
+class ThresholdExplorer(LinkedThresholds, Explorer):
     """Move the exit threshold(s) → accuracy, mean cost and where the inputs leave (§6),
     beside the accuracy–cost plane (the criterion's shared threshold swept, the oracle).
 
@@ -63,32 +69,10 @@ class ThresholdExplorer(Explorer):
             "threshold": self.threshold,
             **self.per_exit,
         }
-        self._linked = True  # per-exit sliders follow the shared one until one is moved
-        self._syncing = False
         # registered before show()'s redraw observers, so they run first
-        self.shared.observe(self._on_shared, names="value")
-        self.threshold.observe(self._on_shared, names="value")
+        self._link_thresholds()
         self.criterion.observe(self._on_criterion, names="value")
-        for s in self.per_exit.values():
-            s.observe(self._on_per_exit, names="value")
         self._sync()
-
-    def _sync(self) -> None:
-        if self._linked:
-            self._syncing = True
-            try:
-                with self.quiet():
-                    for s in self.per_exit.values():
-                        s.value = self.threshold.value
-            finally:
-                self._syncing = False
-
-    def _on_shared(self, _change) -> None:
-        self._sync()
-
-    def _on_per_exit(self, _change) -> None:
-        if not self._syncing:
-            self._linked = False
 
     def _on_criterion(self, change) -> None:
         self.threshold.description = THRESHOLD_LABELS[change["new"]]
