@@ -538,7 +538,8 @@ def _md_browser(browser: dict) -> list[str]:
 
 def _md_notebooks(rows: list[dict]) -> list[str]:
     out = [
-        "**Notebooks** (papermill, cold caches, in order):",
+        "**Notebooks** (papermill, in order, one fresh kernel each; the chapters' trained models "
+        "as cached on this machine; a clean clone trains them on first run):",
         "",
         "| notebook | wall time (s) | peak RSS (MB) |",
         "|---|---|---|",
