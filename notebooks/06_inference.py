@@ -520,14 +520,15 @@ print(
     f"earlier exit and wrong at exit {model.exits[-1]}"
 )
 n_show = min(4, len(lost))
-fig, axes = plt.subplots(1, n_show, figsize=(3.2 * n_show, 2.6), squeeze=False)
-for ax, n in zip(axes[0], lost[:n_show].tolist()):
-    ax.plot(data.x_test[n, 0], color="tab:blue")
-    preds = test_probs[:, n].argmax(-1).tolist()
-    ax.set_title(f"label {data.y_test[n].item()}; exits say {preds}", fontsize=9)
-    ax.set(xlabel="position in the signal", ylabel="amplitude")
-fig.tight_layout()
-plt.show()
+if n_show:  # a run with no overthought input has nothing to draw
+    fig, axes = plt.subplots(1, n_show, figsize=(3.2 * n_show, 2.6), squeeze=False)
+    for ax, n in zip(axes[0], lost[:n_show].tolist()):
+        ax.plot(data.x_test[n, 0], color="tab:blue")
+        preds = test_probs[:, n].argmax(-1).tolist()
+        ax.set_title(f"label {data.y_test[n].item()}; exits say {preds}", fontsize=9)
+        ax.set(xlabel="position in the signal", ylabel="amplitude")
+    fig.tight_layout()
+    plt.show()
 
 # %%
 mexit.check("overthinking-is-there", over >= 0.005, overthinking=over, inputs=len(lost))
