@@ -236,52 +236,86 @@ def early_exit_predict(
     device: run there (model and x moved for the call); default: the model's device."""
     if device is not None:  # issue 16: the same call, on `device`
         return call_on(early_exit_predict, model, x, device, thresholds, criterion, costs)
+    costs = _check_early_exit_args(model, x, costs)
+    criterion = _check_criterion(criterion)
+    th = check_thresholds(thresholds, len(model.exits)).to(device=x.device, dtype=x.dtype)
+    bounds = []  # the exit tests, computed once per call (they need the number of classes)
+
+    def decide(k, p, state):
+        if not bounds:
+            bounds.extend(_bound(th, p.shape[-1], criterion).unbind())
+        if k == len(bounds):  # the final exit has no test: every row still active leaves
+            return torch.ones(p.shape[0], dtype=torch.bool, device=p.device), p.argmax(-1), state
+        return _passes(p, bounds[k], criterion), p.argmax(-1), state
+
+    return _staged_early_exit(model, x, decide, costs)
+
+
+# One block-by-block early-exit loop, for every real early exit: `early_exit_predict` and the
+# policies whose decision at exit k needs more than exit k's own output (patience counters,
+# ensembles of earlier exits: `mexit.patience`, `mexit.zero_time_waste`). It runs the blocks in
+# order, evaluates the head at every exit, asks the policy's `decide` which active rows leave
+# there and with which prediction, and carries on with the other rows only. The policy keeps
+# what it needs about the active rows in a `state` it gets back, filtered to the rows still
+# active.
+
+
+def _check_early_exit_args(model, x, costs):
+    """The checks every real early exit makes: a MultiExitNet, a float x on its device and
+    dtype, and a CostProfile measured on it (measured here when None)."""
     if not isinstance(model, MultiExitNet):
         raise TypeError(f"model must be a MultiExitNet, got {type(model).__name__}")
     check_tensor(x, "x", dtype_kind="float")
-    criterion = _check_criterion(criterion)
     _check_input(model, x)
-    exits, L = model.exits, model.num_blocks
-    th = check_thresholds(thresholds, len(exits)).to(device=x.device, dtype=x.dtype)
     if costs is None:
         costs = measure_costs(model, tuple(x.shape[1:]))
     if not isinstance(costs, CostProfile):
         raise TypeError(f"costs must be a CostProfile, got {type(costs).__name__}")
+    exits, L = model.exits, model.num_blocks
     if costs.num_blocks != L or any(i not in costs.gamma_c for i in exits):
         raise ValueError(
             f"costs must be measured on this model (L={L}, exits {exits}), got a profile of "
             f"{costs.num_blocks} blocks with heads at {sorted(costs.gamma_c)}"
         )
+    return costs
 
+
+def _staged_early_exit(model: MultiExitNet, x: torch.Tensor, decide, costs: CostProfile):
+    """Run `model` on x block by block. At exit position k, `decide(k, probs_k, state)` gets
+    the softmax of the active rows (n, K) and returns (leave (n,) bool, predictions (n,),
+    state); at the final exit every row leaves. `state` is a list of tensors whose first axis
+    is the active rows (the loop drops the rows that left); it starts empty."""
+    exits, L = model.exits, model.num_blocks
     N = x.shape[0]
     predictions = torch.empty(N, dtype=torch.long, device=x.device)
     exit_index = torch.empty(N, dtype=torch.long, device=x.device)
-    spent, Gamma = 0.0, []  # FLOPs spent so far by each row still active; Γ of each exit
+    spent, Gamma = 0.0, []
     active = torch.arange(N, device=x.device)
+    state: list = []
     with eval_mode(model), torch.inference_mode():
-        h, k, bounds = x, 0, None
+        h, k = x, 0
         for i, block in enumerate(model.blocks, 1):
             h = block(h)
             spent += costs.gamma_f[i - 1]
             if i != exits[k]:
                 continue
             p = model.heads[str(i)](h).softmax(-1)
-            if bounds is None:  # the exit tests, computed once per call
-                bounds = _bound(th, p.shape[-1], criterion).unbind()
             spent += costs.gamma_c[i]
             Gamma.append(spent)
-            done = None if i == L else _passes(p, bounds[k], criterion)
-            n_done = len(active) if done is None else int(done.sum())
-            if n_done == len(active):  # every row still active leaves here
-                predictions[active] = p.argmax(-1)
+            leave, pred, state = decide(k, p, state)
+            if i == L:
+                leave = torch.ones_like(leave)
+            if bool(leave.all()):
+                predictions[active] = pred
                 exit_index[active] = k
                 break
-            if n_done:  # some leave: record them, carry on with the others only
-                rows = active[done]
-                predictions[rows] = p[done].argmax(-1)
+            if bool(leave.any()):
+                rows = active[leave]
+                predictions[rows] = pred[leave]
                 exit_index[rows] = k
-                keep = ~done
+                keep = ~leave
                 active, h = active[keep], h[keep]
+                state = [s[keep] for s in state]
             k += 1
     flops = torch.tensor(Gamma, dtype=torch.float64)[exit_index.cpu()]
     return EarlyExitResult(predictions, exit_index, flops)

@@ -22,9 +22,8 @@ from __future__ import annotations
 import torch
 
 from ._checks import check_int, check_probs
-from ._staged import check_model_input, staged_early_exit
 from .cost import CostProfile
-from .inference import EarlyExitResult
+from .inference import EarlyExitResult, _check_early_exit_args, _staged_early_exit
 from .models import MultiExitNet
 
 __all__ = ["patience_exits", "patience_early_exit"]
@@ -64,7 +63,7 @@ def patience_early_exit(
     prediction, drop the rows that leave. Same exits and predictions as `patience_exits` on
     the same outputs; `flops` are those each input actually went through."""
     t = _check_patience(patience)
-    costs = check_model_input(model, x, costs)
+    costs = _check_early_exit_args(model, x, costs)
 
     def decide(k, p, state):
         pred = p.argmax(-1)
@@ -75,4 +74,4 @@ def patience_early_exit(
             count = torch.where(pred == last, count + 1, torch.zeros_like(count))
         return count >= t, pred, [pred, count]
 
-    return staged_early_exit(model, x, decide, costs)
+    return _staged_early_exit(model, x, decide, costs)

@@ -32,9 +32,13 @@ import torch.nn.functional as F
 
 from ._checks import check_float, check_int, check_labels, check_probs, check_tensor
 from ._checks import check_thresholds as _check_thresholds
-from ._staged import check_model_input, staged_early_exit
 from .cost import CostProfile
-from .inference import EarlyExitResult, simulate_exits
+from .inference import (
+    EarlyExitResult,
+    _check_early_exit_args,
+    _staged_early_exit,
+    simulate_exits,
+)
 from .models import MultiExitNet
 
 __all__ = ["ZeroTimeWaste", "fit_zero_time_waste", "ztw_exits", "ztw_early_exit"]
@@ -170,7 +174,7 @@ def ztw_early_exit(
     row went through, ensemble them at every exit, drop the rows that leave. Same exits and
     predictions as `ztw_exits` on the same outputs."""
     ztw = _check_ztw(ztw)
-    costs = check_model_input(model, x, costs)
+    costs = _check_early_exit_args(model, x, costs)
     if ztw.n_exits != len(model.exits):
         raise ValueError(
             f"ztw must be fitted on this model's {len(model.exits)} exits, got {ztw.n_exits}"
@@ -186,4 +190,4 @@ def ztw_early_exit(
             leave = torch.ones(len(p), dtype=torch.bool, device=p.device)
         return leave, q.argmax(-1), logs
 
-    return staged_early_exit(model, x, decide, costs)
+    return _staged_early_exit(model, x, decide, costs)
